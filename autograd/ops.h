@@ -1,0 +1,90 @@
+// ops.h: every differentiable op. Each is defined in one of the ops_*.cpp files with its forward and
+// its backward next to each other.
+//
+// Shape letters used in comments: B batch, T time (sequence), C channels, V vocabulary, NH heads,
+// M/K/N matrix sizes. "..." stands for any number of leading dimensions.
+// Axes may be negative, counting from the end as in Python: -1 is the last axis.
+#pragma once
+
+#include <vector>
+
+#include "rng.h"
+#include "tensor.h"
+
+namespace ag {
+
+// ---- elementwise, with broadcasting (ops_pointwise.cpp)
+// Two shapes fit when they are equal, when one of them (leading 1s ignored) is a trailing part of the
+// other, e.g. (C) or (T, C) against (B, T, C), or when one is a single value. The output has the
+// larger shape; the smaller operand repeats, and its gradient is summed over the repeats.
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, real c);  // a + c
+Tensor mul(const Tensor& a, real c);  // a * c
+
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor pow(const Tensor& x, real p);  // x^p for a constant p
+Tensor relu(const Tensor& x);
+Tensor gelu(const Tensor& x);         // the tanh approximation used by GPT-2
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator-(const Tensor& a) { return neg(a); }
+inline Tensor operator+(const Tensor& a, real c) { return add(a, c); }
+inline Tensor operator+(real c, const Tensor& a) { return add(a, c); }
+inline Tensor operator-(const Tensor& a, real c) { return add(a, -c); }
+inline Tensor operator-(real c, const Tensor& a) { return add(neg(a), c); }
+inline Tensor operator*(const Tensor& a, real c) { return mul(a, c); }
+inline Tensor operator*(real c, const Tensor& a) { return mul(a, c); }
+inline Tensor operator/(const Tensor& a, real c) { return mul(a, 1 / c); }
+inline Tensor operator/(real c, const Tensor& a) { return mul(pow(a, -1), c); }
+
+// ---- matrix products (ops_matmul.cpp)
+// a (..., M, K) @ b (..., K, N) -> (..., M, N). The leading (batch) dimensions must be equal, or one
+// side is plain 2-D and is shared by every batch entry.
+Tensor matmul(const Tensor& a, const Tensor& b);
+// x (..., K) @ W^T + bias -> (..., N), with W stored (N, K) as nn.Linear stores it; bias (N) or undefined.
+Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias = Tensor());
+
+// ---- shapes (ops_shape.cpp). reshape returns a view (shared values); the others copy.
+Tensor reshape(const Tensor& x, Shape shape);  // one dimension may be -1: "whatever is left"
+Tensor transpose(const Tensor& x);             // swap the last two dimensions
+Tensor permute(const Tensor& x, const std::vector<int>& order);  // out dim d = x dim order[d]
+Tensor concat(const std::vector<Tensor>& xs, int axis);
+Tensor slice(const Tensor& x, int axis, int64_t start, int64_t end);  // [start, end) along axis
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int axis);
+
+// ---- reductions (ops_reduce.cpp)
+Tensor sum(const Tensor& x);  // all elements -> shape []
+Tensor sum(const Tensor& x, int axis, bool keepdim = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, int axis, bool keepdim = false);
+Tensor max(const Tensor& x);  // over the last axis: (..., N) -> (...); the gradient goes to the first maximum
+
+// ---- neural-network ops (ops_nn.cpp)
+Tensor softmax(const Tensor& x);      // over the last axis
+Tensor log_softmax(const Tensor& x);  // over the last axis
+// Mean over tokens of -log softmax(logits)[target]: logits (..., V), one target per row of logits
+// (targets.size() == logits.numel() / V). Rows whose target is ignore_index count for nothing; if
+// every row is ignored the loss is 0.
+Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int ignore_index = -1);
+// (x - mean) / sqrt(var + eps) * gain + bias over the last axis: x (..., C), gain (C), bias (C) or undefined.
+Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real eps = 1e-5);
+// Rows of table (V, C) picked by ids: out has shape ids_shape + (C).
+Tensor embedding(const Tensor& table, const std::vector<int>& ids, const Shape& ids_shape);
+// Zero each value with probability p and scale the rest by 1 / (1 - p) (inverted dropout), drawing
+// the mask from rng. Identity (the same tensor, nothing drawn) when !training or p == 0.
+Tensor dropout(const Tensor& x, real p, Rng& rng, bool training);
+// Attention scores x (..., Tq, Tk): position (i, j) is kept when key j is not in the future of query i
+// (j <= i + Tk - Tq) and set to -infinity otherwise, so that softmax gives it zero weight.
+Tensor causal_mask(const Tensor& x);
+
+}  // namespace ag

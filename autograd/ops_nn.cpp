@@ -1,0 +1,268 @@
+// ops_nn.cpp: the fused ops a transformer is made of. Each works row by row over the last axis, and
+// each is one op (one node) rather than a chain of small ones, because its backward is short when
+// derived by hand and a chain would store many intermediate tensors.
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <stdexcept>
+
+#include "ops.h"
+
+namespace ag {
+
+// max_j row[j], and log sum_j exp(row[j]) computed stably as max + log sum exp(row[j] - max).
+static real row_max(const real* row, int64_t n) {
+    real m = row[0];
+    for (int64_t j = 1; j < n; ++j) m = row[j] > m ? row[j] : m;
+    return m;
+}
+
+static real row_logsumexp(const real* row, int64_t n) {
+    real m = row_max(row, n);
+    double s = 0;
+    for (int64_t j = 0; j < n; ++j) s += std::exp((double)(row[j] - m));
+    return m + (real)std::log(s);
+}
+
+static std::string format_number(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+static void need_last_axis(const char* op, const Tensor& x) {
+    if (x.dim() < 1 || x.size(-1) == 0)
+        throw std::invalid_argument(std::string(op) + ": shape " + x.shape_str() + " has no last axis to work on");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Softmax over the last axis: y_j = exp(x_j - m) / sum_k exp(x_k - m), m = max_k x_k. (Subtracting m
+// changes nothing mathematically and keeps exp from overflowing.)
+Tensor softmax(const Tensor& x) {
+    need_last_axis("softmax", x);
+    int64_t N = x.size(-1), rows = x.numel() / N;
+    Tensor out = Tensor::empty(x.shape());
+    for (int64_t r = 0; r < rows; ++r) {
+        const real* xr = x.data() + r * N;
+        real* yr = out.data() + r * N;
+        real m = row_max(xr, N);
+        double s = 0;
+        for (int64_t j = 0; j < N; ++j) s += (yr[j] = std::exp(xr[j] - m));
+        for (int64_t j = 0; j < N; ++j) yr[j] = (real)(yr[j] / s);
+    }
+    return record(out, "softmax", {x}, [x, N, rows](const Tensor& out) {
+        // dy_j/dx_i = y_j (delta_ij - y_i)  =>  dx_i += y_i (dy_i - sum_j dy_j y_j)
+        for (int64_t r = 0; r < rows; ++r) {
+            const real *y = out.data() + r * N, *dy = out.grad_buffer() + r * N;
+            real* dx = x.grad_buffer() + r * N;
+            double dot = 0;
+            for (int64_t j = 0; j < N; ++j) dot += dy[j] * y[j];
+            for (int64_t i = 0; i < N; ++i) dx[i] += y[i] * (dy[i] - (real)dot);
+        }
+    });
+}
+
+// Log-softmax over the last axis: y_j = x_j - logsumexp(x).
+Tensor log_softmax(const Tensor& x) {
+    need_last_axis("log_softmax", x);
+    int64_t N = x.size(-1), rows = x.numel() / N;
+    Tensor out = Tensor::empty(x.shape());
+    for (int64_t r = 0; r < rows; ++r) {
+        const real* xr = x.data() + r * N;
+        real lse = row_logsumexp(xr, N);
+        for (int64_t j = 0; j < N; ++j) out.data()[r * N + j] = xr[j] - lse;
+    }
+    return record(out, "log_softmax", {x}, [x, N, rows](const Tensor& out) {
+        // dy_j/dx_i = delta_ij - softmax_i  =>  dx_i += dy_i - softmax_i * sum_j dy_j, softmax_i = exp(y_i)
+        for (int64_t r = 0; r < rows; ++r) {
+            const real *y = out.data() + r * N, *dy = out.grad_buffer() + r * N;
+            real* dx = x.grad_buffer() + r * N;
+            double total = 0;
+            for (int64_t j = 0; j < N; ++j) total += dy[j];
+            for (int64_t i = 0; i < N; ++i) dx[i] += dy[i] - std::exp(y[i]) * (real)total;
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Cross-entropy from logits (..., V) and one integer target per row:
+//   loss = (1/n) sum over the n rows whose target is not ignored of  logsumexp(x_r) - x_r[t_r]
+// Fused with the softmax because the gradient is then simply (softmax - onehot) / n.
+Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int ignore_index) {
+    need_last_axis("cross_entropy", logits);
+    int64_t V = logits.size(-1), rows = logits.numel() / V;
+    if ((int64_t)targets.size() != rows)
+        throw std::invalid_argument("cross_entropy: " + std::to_string(targets.size()) + " targets given for logits " +
+                                    logits.shape_str() + " (" + std::to_string(rows) + " rows of " +
+                                    std::to_string(V) + " classes)");
+    std::vector<real> lse(rows);  // saved for backward, so softmax can be recomputed without storing it
+    double total = 0;
+    int64_t counted = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+        int t = targets[r];
+        if (t == ignore_index) continue;
+        if (t < 0 || t >= V)
+            throw std::out_of_range("cross_entropy: target " + std::to_string(t) + " at row " + std::to_string(r) +
+                                    " is out of range for " + std::to_string(V) + " classes");
+        const real* xr = logits.data() + r * V;
+        lse[r] = row_logsumexp(xr, V);
+        total += lse[r] - xr[t];
+        ++counted;
+    }
+    Tensor out = Tensor::empty({});
+    out.data()[0] = counted ? (real)(total / counted) : real(0);
+    return record(out, "cross_entropy", {logits}, [logits, targets, ignore_index, lse, V, counted](const Tensor& out) {
+        // dloss/dx_r[j] = (softmax(x_r)[j] - [j == t_r]) / n  for every counted row r
+        real scale = out.grad_buffer()[0] / (real)counted;
+        for (size_t r = 0; r < targets.size(); ++r) {
+            if (targets[r] == ignore_index) continue;
+            const real* xr = logits.data() + r * V;
+            real* dx = logits.grad_buffer() + r * V;
+            for (int64_t j = 0; j < V; ++j) dx[j] += scale * std::exp(xr[j] - lse[r]);
+            dx[targets[r]] -= scale;
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// LayerNorm over the last axis (Ba, Kiros & Hinton 2016), per row of C values:
+//   mu = mean(x), var = mean((x - mu)^2), rstd = 1 / sqrt(var + eps), xhat = (x - mu) * rstd
+//   y = xhat * gain + bias
+Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real eps) {
+    need_last_axis("layernorm", x);
+    int64_t C = x.size(-1), rows = x.numel() / C;
+    if (gain.dim() != 1 || gain.size(0) != C)
+        throw std::invalid_argument("layernorm: shapes " + x.shape_str() + " and " + gain.shape_str() +
+                                    " do not fit (the gain must be (C) for x (..., C))");
+    if (bias.defined() && (bias.dim() != 1 || bias.size(0) != C))
+        throw std::invalid_argument("layernorm: shapes " + x.shape_str() + " and " + bias.shape_str() +
+                                    " do not fit (the bias must be (C) for x (..., C))");
+    Tensor out = Tensor::empty(x.shape());
+    std::vector<real> mean(rows), rstd(rows);  // saved for backward
+    for (int64_t r = 0; r < rows; ++r) {
+        const real* xr = x.data() + r * C;
+        double mu = 0, var = 0;
+        for (int64_t j = 0; j < C; ++j) mu += xr[j];
+        mu /= C;
+        for (int64_t j = 0; j < C; ++j) var += (xr[j] - mu) * (xr[j] - mu);
+        var /= C;
+        mean[r] = (real)mu;
+        rstd[r] = (real)(1 / std::sqrt(var + eps));
+        real* yr = out.data() + r * C;
+        for (int64_t j = 0; j < C; ++j)
+            yr[j] = (xr[j] - mean[r]) * rstd[r] * gain.data()[j] + (bias.defined() ? bias.data()[j] : real(0));
+    }
+    return record(out, "layernorm", {x, gain, bias}, [x, gain, bias, mean, rstd, C, rows](const Tensor& out) {
+        // With g = dy * gain (the gradient reaching xhat):
+        //   dx     += rstd * (g - mean(g) - xhat * mean(g * xhat))
+        //   dgain  += dy * xhat,  dbias += dy      (summed over rows)
+        const real* dy_all = out.grad_buffer();
+        for (int64_t r = 0; r < rows; ++r) {
+            const real *xr = x.data() + r * C, *dy = dy_all + r * C;
+            double g_mean = 0, gx_mean = 0;
+            for (int64_t j = 0; j < C; ++j) {
+                real xhat = (xr[j] - mean[r]) * rstd[r];
+                real g = dy[j] * gain.data()[j];
+                g_mean += g;
+                gx_mean += g * xhat;
+            }
+            g_mean /= C;
+            gx_mean /= C;
+            if (x.requires_grad()) {
+                real* dx = x.grad_buffer() + r * C;
+                for (int64_t j = 0; j < C; ++j) {
+                    real xhat = (xr[j] - mean[r]) * rstd[r];
+                    dx[j] += rstd[r] * (dy[j] * gain.data()[j] - (real)g_mean - xhat * (real)gx_mean);
+                }
+            }
+            if (gain.requires_grad()) {
+                real* dgain = gain.grad_buffer();
+                for (int64_t j = 0; j < C; ++j) dgain[j] += dy[j] * (xr[j] - mean[r]) * rstd[r];
+            }
+            if (bias.defined() && bias.requires_grad()) {
+                real* dbias = bias.grad_buffer();
+                for (int64_t j = 0; j < C; ++j) dbias[j] += dy[j];
+            }
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Embedding: out[n] = table[ids[n]], a gather of rows. Backward scatters the rows back, adding:
+// dtable[ids[n]] += dy[n], so an id that occurs twice collects both gradients.
+Tensor embedding(const Tensor& table, const std::vector<int>& ids, const Shape& ids_shape) {
+    if (table.dim() != 2) throw std::invalid_argument("embedding: the table must be (V, C), got " + table.shape_str());
+    if ((int64_t)ids.size() != numel_of(ids_shape))
+        throw std::invalid_argument("embedding: " + std::to_string(ids.size()) + " ids given for shape " +
+                                    shape_str(ids_shape));
+    int64_t V = table.size(0), C = table.size(1);
+    for (size_t n = 0; n < ids.size(); ++n)
+        if (ids[n] < 0 || ids[n] >= V)
+            throw std::out_of_range("embedding: token id " + std::to_string(ids[n]) + " at position " +
+                                    std::to_string(n) + " is out of range for a table of " + std::to_string(V) +
+                                    " rows");
+    Shape out_shape = ids_shape;
+    out_shape.push_back(C);
+    Tensor out = Tensor::empty(out_shape);
+    for (size_t n = 0; n < ids.size(); ++n)
+        std::copy(table.data() + ids[n] * C, table.data() + (ids[n] + 1) * C, out.data() + n * C);
+    return record(out, "embedding", {table}, [table, ids, C](const Tensor& out) {
+        const real* dy = out.grad_buffer();
+        real* dtable = table.grad_buffer();
+        for (size_t n = 0; n < ids.size(); ++n)
+            for (int64_t c = 0; c < C; ++c) dtable[ids[n] * C + c] += dy[n * C + c];
+    });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Inverted dropout (Srivastava et al. 2014): y = x * keep / (1 - p), keep ~ Bernoulli(1 - p), so that
+// the expected value of y is x and evaluation needs no rescaling. dx += dy * keep / (1 - p).
+Tensor dropout(const Tensor& x, real p, Rng& rng, bool training) {
+    if (!(p >= 0 && p < 1))
+        throw std::invalid_argument("dropout: probability " + format_number(p) + " must be in [0, 1)");
+    if (!training || p == 0) return x;
+    real scale = 1 / (1 - p);
+    std::vector<uint8_t> keep(x.numel());
+    Tensor out = Tensor::empty(x.shape());
+    for (int64_t i = 0; i < x.numel(); ++i) {
+        keep[i] = rng.uniform() >= p;
+        out.data()[i] = keep[i] ? x.data()[i] * scale : real(0);
+    }
+    return record(out, "dropout", {x}, [x, keep, scale](const Tensor& out) {
+        const real* dy = out.grad_buffer();
+        real* dx = x.grad_buffer();
+        for (size_t i = 0; i < keep.size(); ++i)
+            if (keep[i]) dx[i] += dy[i] * scale;
+    });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Causal mask on scores (..., Tq, Tk): y[i][j] = x[i][j] if j <= i + (Tk - Tq), else -infinity.
+// dx[i][j] += dy[i][j] where kept; masked positions receive nothing, so their gradient is exactly 0.
+// (With Tq == Tk, the usual case, query i sees keys 0..i.)
+static bool causal_keep(int64_t i, int64_t j, int64_t Tq, int64_t Tk) { return j <= i + (Tk - Tq); }
+
+Tensor causal_mask(const Tensor& x) {
+    if (x.dim() < 2 || x.size(-2) > x.size(-1))
+        throw std::invalid_argument("causal_mask: scores " + x.shape_str() +
+                                    " must be (..., Tq, Tk) with no more queries than keys");
+    int64_t Tq = x.size(-2), Tk = x.size(-1), mats = x.numel() / (Tq * Tk);
+    Tensor out = Tensor::empty(x.shape());
+    const real minus_inf = -std::numeric_limits<real>::infinity();
+    for (int64_t m = 0; m < mats; ++m)
+        for (int64_t i = 0; i < Tq; ++i)
+            for (int64_t j = 0; j < Tk; ++j) {
+                int64_t k = (m * Tq + i) * Tk + j;
+                out.data()[k] = causal_keep(i, j, Tq, Tk) ? x.data()[k] : minus_inf;
+            }
+    return record(out, "causal_mask", {x}, [x, Tq, Tk, mats](const Tensor& out) {
+        const real* dy = out.grad_buffer();
+        real* dx = x.grad_buffer();
+        for (int64_t m = 0; m < mats; ++m)
+            for (int64_t i = 0; i < Tq; ++i)
+                for (int64_t j = 0; j < Tk; ++j)
+                    if (causal_keep(i, j, Tq, Tk)) dx[(m * Tq + i) * Tk + j] += dy[(m * Tq + i) * Tk + j];
+    });
+}
+
+}  // namespace ag

@@ -1,0 +1,194 @@
+// ops_pointwise.cpp: elementwise ops. Binary ones broadcast a trailing row or a scalar.
+#include <cmath>
+#include <stdexcept>
+
+#include "ops.h"
+
+namespace ag {
+
+// ---------------------------------------------------------------------------------------------------
+// Broadcasting, kept out of the math. The output is cut into `blocks` consecutive runs of `period`
+// elements. An operand that is `full` is read at the output's own index; the smaller one (a trailing
+// row, or a single value) is read at the index within the run, so it repeats once per run.
+
+namespace {
+
+struct Broadcast {
+    Shape shape;         // of the output
+    int64_t blocks = 1;  // how many times the smaller operand repeats
+    int64_t period = 0;  // its number of elements
+    bool a_full = true, b_full = true;
+};
+
+Shape strip_leading_ones(Shape s) {
+    while (!s.empty() && s.front() == 1) s.erase(s.begin());
+    return s;
+}
+
+// Is `small` (leading 1s ignored) a trailing part of `big`?
+bool is_trailing_part(const Shape& small, const Shape& big) {
+    Shape s = strip_leading_ones(small);
+    if (s.size() > big.size()) return false;
+    return std::equal(s.begin(), s.end(), big.end() - (long)s.size());
+}
+
+Broadcast broadcast(const char* op, const Tensor& a, const Tensor& b) {
+    Broadcast bc;
+    if (a.shape() == b.shape()) {
+        bc.shape = a.shape();
+        bc.period = a.numel();
+        return bc;
+    }
+    bool a_bigger = a.numel() > b.numel() || (a.numel() == b.numel() && a.dim() >= b.dim());
+    const Tensor& big = a_bigger ? a : b;
+    const Tensor& small = a_bigger ? b : a;
+    if (small.numel() != 1 && !is_trailing_part(small.shape(), big.shape()))
+        throw std::invalid_argument(std::string(op) + ": shapes " + a.shape_str() + " and " + b.shape_str() +
+                                    " do not broadcast (one must equal the other, be a trailing part of it, "
+                                    "or have a single element)");
+    bc.shape = big.shape();
+    bc.period = small.numel();
+    bc.blocks = bc.period ? big.numel() / bc.period : 0;
+    (a_bigger ? bc.b_full : bc.a_full) = false;
+    return bc;
+}
+
+// Calls f(i, ia, ib) for every output index i, with the indices ia into a and ib into b it combines.
+template <class F>
+void for_each_pair(const Broadcast& bc, F f) {
+    for (int64_t blk = 0; blk < bc.blocks; ++blk) {
+        int64_t base = blk * bc.period;
+        int64_t a0 = bc.a_full ? base : 0, b0 = bc.b_full ? base : 0;
+        for (int64_t j = 0; j < bc.period; ++j) f(base + j, a0 + j, b0 + j);
+    }
+}
+
+// The skeleton of every binary op: out[i] = forward(a[ia], b[ib]); in backward,
+// da[ia] += dy[i] * d_da(a[ia], b[ib]) and db[ib] += dy[i] * d_db(a[ia], b[ib]).
+template <class F, class DA, class DB>
+Tensor binary(const char* name, const Tensor& a, const Tensor& b, F forward, DA d_da, DB d_db) {
+    Broadcast bc = broadcast(name, a, b);
+    Tensor out = Tensor::empty(bc.shape);
+    const real *pa = a.data(), *pb = b.data();
+    real* y = out.data();
+    for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { y[i] = forward(pa[ia], pb[ib]); });
+    return record(out, name, {a, b}, [a, b, bc, d_da, d_db](const Tensor& out) {
+        const real *pa = a.data(), *pb = b.data(), *dy = out.grad_buffer();
+        if (a.requires_grad()) {
+            real* da = a.grad_buffer();
+            for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { da[ia] += dy[i] * d_da(pa[ia], pb[ib]); });
+        }
+        if (b.requires_grad()) {
+            real* db = b.grad_buffer();
+            for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { db[ib] += dy[i] * d_db(pa[ia], pb[ib]); });
+        }
+    });
+}
+
+// The skeleton of every unary op: y = forward(x); in backward, dx += dy * derivative(x, y).
+template <class F, class D>
+Tensor unary(const char* name, const Tensor& x, F forward, D derivative) {
+    Tensor out = Tensor::empty(x.shape());
+    const real* px = x.data();
+    real* y = out.data();
+    for (int64_t i = 0; i < x.numel(); ++i) y[i] = forward(px[i]);
+    return record(out, name, {x}, [x, derivative](const Tensor& out) {
+        const real *px = x.data(), *y = out.data(), *dy = out.grad_buffer();
+        real* dx = x.grad_buffer();
+        for (int64_t i = 0; i < x.numel(); ++i) dx[i] += dy[i] * derivative(px[i], y[i]);
+    });
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------
+// Binary ops: forward, d/da, d/db.
+
+// y = a + b;  dy/da = 1, dy/db = 1
+Tensor add(const Tensor& a, const Tensor& b) {
+    return binary("add", a, b, [](real x, real y) { return x + y; },
+                  [](real, real) { return real(1); }, [](real, real) { return real(1); });
+}
+
+// y = a - b;  dy/da = 1, dy/db = -1
+Tensor sub(const Tensor& a, const Tensor& b) {
+    return binary("sub", a, b, [](real x, real y) { return x - y; },
+                  [](real, real) { return real(1); }, [](real, real) { return real(-1); });
+}
+
+// y = a * b;  dy/da = b, dy/db = a
+Tensor mul(const Tensor& a, const Tensor& b) {
+    return binary("mul", a, b, [](real x, real y) { return x * y; },
+                  [](real, real y) { return y; }, [](real x, real) { return x; });
+}
+
+// y = a / b;  dy/da = 1/b, dy/db = -a/b^2
+Tensor div(const Tensor& a, const Tensor& b) {
+    return binary("div", a, b, [](real x, real y) { return x / y; },
+                  [](real, real y) { return 1 / y; }, [](real x, real y) { return -x / (y * y); });
+}
+
+// With a constant: y = x + c (dy/dx = 1) and y = x * c (dy/dx = c).
+Tensor add(const Tensor& x, real c) {
+    return unary("add", x, [c](real v) { return v + c; }, [](real, real) { return real(1); });
+}
+
+Tensor mul(const Tensor& x, real c) {
+    return unary("mul", x, [c](real v) { return v * c; }, [c](real, real) { return c; });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Unary ops: forward, and the derivative as a function of the input x and the output y.
+
+// y = -x;  dy/dx = -1
+Tensor neg(const Tensor& x) {
+    return unary("neg", x, [](real v) { return -v; }, [](real, real) { return real(-1); });
+}
+
+// y = e^x;  dy/dx = e^x = y
+Tensor exp(const Tensor& x) {
+    return unary("exp", x, [](real v) { return std::exp(v); }, [](real, real y) { return y; });
+}
+
+// y = ln x;  dy/dx = 1/x
+Tensor log(const Tensor& x) {
+    return unary("log", x, [](real v) { return std::log(v); }, [](real v, real) { return 1 / v; });
+}
+
+// y = tanh x;  dy/dx = 1 - tanh^2 x = 1 - y^2
+Tensor tanh(const Tensor& x) {
+    return unary("tanh", x, [](real v) { return std::tanh(v); }, [](real, real y) { return 1 - y * y; });
+}
+
+// y = sqrt x;  dy/dx = 1 / (2 sqrt x) = 1 / (2y)
+Tensor sqrt(const Tensor& x) {
+    return unary("sqrt", x, [](real v) { return std::sqrt(v); }, [](real, real y) { return 1 / (2 * y); });
+}
+
+// y = x^p;  dy/dx = p x^(p-1)
+Tensor pow(const Tensor& x, real p) {
+    return unary("pow", x, [p](real v) { return std::pow(v, p); },
+                 [p](real v, real) { return p * std::pow(v, p - 1); });
+}
+
+// y = max(x, 0);  dy/dx = 1 where x > 0, else 0 (we pick 0 at the kink x = 0, as PyTorch does)
+Tensor relu(const Tensor& x) {
+    return unary("relu", x, [](real v) { return v > 0 ? v : real(0); },
+                 [](real v, real) { return v > 0 ? real(1) : real(0); });
+}
+
+// GELU, tanh approximation (Hendrycks & Gimpel 2016), as in GPT-2:
+//   y = 0.5 x (1 + tanh(u)),  u = s (x + 0.044715 x^3),  s = sqrt(2/pi)
+//   dy/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) s (1 + 3 * 0.044715 x^2)
+Tensor gelu(const Tensor& x) {
+    const real s = (real)0.7978845608028654;  // sqrt(2 / pi)
+    const real k = (real)0.044715;
+    return unary("gelu", x,
+                 [=](real v) { return real(0.5) * v * (1 + std::tanh(s * (v + k * v * v * v))); },
+                 [=](real v, real) {
+                     real t = std::tanh(s * (v + k * v * v * v));
+                     return real(0.5) * (1 + t) + real(0.5) * v * (1 - t * t) * s * (1 + 3 * k * v * v);
+                 });
+}
+
+}  // namespace ag

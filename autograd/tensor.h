@@ -1,0 +1,140 @@
+// tensor.h: the Tensor, the graph it records, and backward().
+//
+// A Tensor is a handle (a shared pointer) to a block of numbers with a shape. Copying a Tensor copies
+// the handle, not the numbers, exactly like a Python variable pointing at a torch.Tensor.
+//
+// When an op runs on tensors that require gradients, it records a Node on its output: the inputs it
+// read and a backward function. backward() on a scalar walks those nodes from the loss back to the
+// leaves (reverse topological order) and each node adds its share into its inputs' .grad.
+//
+//   Tensor w = Tensor::randn({3, 4}, rng).requires_grad_();   // a leaf: a parameter
+//   Tensor x = Tensor::randn({2, 3}, rng);                     // data: no gradient wanted
+//   Tensor loss = sum(tanh(matmul(x, w)));                     // records matmul, tanh, sum
+//   loss.backward();                                           // w.grad() now holds dloss/dw
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ag {
+
+// The scalar type of every tensor. The tests build the engine a second time with -DAUTOGRAD_DOUBLE so
+// that finite differences are accurate to ~1e-10 and gradient checks can use tight tolerances.
+#ifdef AUTOGRAD_DOUBLE
+using real = double;
+#else
+using real = float;
+#endif
+
+using Shape = std::vector<int64_t>;
+
+int64_t numel_of(const Shape& shape);
+std::string shape_str(const Shape& shape);  // "[2, 5, 8]"
+
+// A flat, 64-byte aligned buffer of `real`s. Several tensors may share one (reshape returns a view).
+struct Storage {
+    explicit Storage(size_t n);  // uninitialised
+    ~Storage();
+    Storage(const Storage&) = delete;
+    Storage& operator=(const Storage&) = delete;
+    real* data;
+    size_t size;
+};
+
+struct TensorImpl;
+class Tensor;
+
+// The backward function of one recorded op. It is called once, with the op's output `out` whose
+// gradient is complete, and adds the op's share into the gradients of the inputs it captured.
+// It must not capture `out` itself (that would make a reference cycle); it receives it instead.
+using BackwardFn = std::function<void(const Tensor& out)>;
+
+struct Node {
+    const char* name;                                  // the op, for errors and profiles: "matmul"
+    std::vector<std::shared_ptr<TensorImpl>> inputs;   // the inputs that require grad (graph edges)
+    BackwardFn backward;
+};
+
+struct TensorImpl {
+    Shape shape;
+    std::shared_ptr<Storage> storage;  // the values
+    std::shared_ptr<Storage> grad;     // d(loss)/d(values), allocated on first use
+    bool requires_grad = false;
+    bool graph_freed = false;          // an op's output whose node was freed by backward()
+    std::shared_ptr<Node> node;        // the op that produced it; null for leaves
+    ~TensorImpl();                     // frees a long chain of nodes without deep recursion
+};
+
+class Tensor {
+public:
+    Tensor() = default;  // an undefined tensor ("no bias", "no gradient")
+    explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+    // ---- making tensors
+    static Tensor empty(const Shape& shape);  // values uninitialised
+    static Tensor zeros(const Shape& shape);
+    static Tensor full(const Shape& shape, real value);
+    static Tensor from(const Shape& shape, const std::vector<real>& values);
+    static Tensor randn(const Shape& shape, class Rng& rng, real stddev = 1);
+    static Tensor uniform(const Shape& shape, class Rng& rng, real lo, real hi);
+
+    // ---- what it is
+    bool defined() const { return impl_ != nullptr; }
+    const Shape& shape() const { return impl_->shape; }
+    int dim() const { return (int)impl_->shape.size(); }
+    int64_t size(int d) const;  // d may be negative: size(-1) is the last dimension
+    int64_t numel() const { return numel_of(impl_->shape); }
+    std::string shape_str() const { return ag::shape_str(impl_->shape); }
+    real* data() const { return impl_->storage->data; }
+    real item() const;  // the value of a one-element tensor
+
+    // ---- gradients
+    bool requires_grad() const { return impl_->requires_grad; }
+    Tensor& requires_grad_(bool on = true);   // mark a leaf (a parameter) as wanting a gradient
+    bool is_leaf() const { return impl_->node == nullptr && !impl_->graph_freed; }
+    Tensor grad() const;        // a tensor sharing the gradient buffer; undefined if none yet
+    real* grad_buffer() const;  // the gradient buffer, allocated as zeros on first use (for ops)
+    void zero_grad() const;     // set the gradient to zero (keeps the buffer)
+    const char* op_name() const { return impl_->node ? impl_->node->name : nullptr; }
+
+    // Back-propagate from this one-element tensor: every leaf that requires grad gets
+    // d(this)/d(leaf) ADDED to its grad. The graph is freed as it is walked unless retain_graph
+    // is true, so a second backward through the same graph needs retain_graph the first time
+    // (as in PyTorch).
+    void backward(bool retain_graph = false) const;
+
+    Tensor detach() const;  // same values (shared), no graph, no gradient
+    Tensor clone() const;   // a copy of the values, no graph, no gradient
+
+    TensorImpl* impl() const { return impl_.get(); }
+    const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+
+private:
+    std::shared_ptr<TensorImpl> impl_;
+};
+
+// ---- recording ops
+
+// Is the graph being recorded? False inside a NoGradGuard.
+bool grad_enabled();
+
+// Turns recording off for its lifetime (evaluation, sampling): ops compute values only.
+class NoGradGuard {
+public:
+    NoGradGuard();
+    ~NoGradGuard();
+    NoGradGuard(const NoGradGuard&) = delete;
+    NoGradGuard& operator=(const NoGradGuard&) = delete;
+private:
+    bool previous_;
+};
+
+// Every op ends with this: if recording is on and any input requires grad, attach a Node to `out`
+// (so `out` requires grad too). Returns `out`.
+Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs, BackwardFn backward);
+
+}  // namespace ag
