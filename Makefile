@@ -1,4 +1,4 @@
-# make          build everything that exists (the autograd library; the train binary comes later)
+# make          build everything: the engine library and, once train/main.cpp exists, ./train
 # make test     build and run every test (needs Catch2 v2: apt-get install catch2)
 # make clean    remove build/
 #
@@ -14,9 +14,11 @@ ifeq ($(MAKELEVEL),0)
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
 endif
 
-AUTOGRAD_SRC := $(wildcard autograd/*.cpp)
-LIB_F32 := $(BUILD)/f32/libautograd.a
-LIB_F64 := $(BUILD)/f64/libautograd.a
+# Everything but train/main.cpp goes into one library, so that tests can link any layer.
+LIB_SRC  := $(wildcard autograd/*.cpp nn/*.cpp optim/*.cpp) $(filter-out train/main.cpp,$(wildcard train/*.cpp))
+LIB_F32  := $(BUILD)/f32/libgpt.a
+LIB_F64  := $(BUILD)/f64/libgpt.a
+TRAIN    := $(if $(wildcard train/main.cpp),train)
 
 TEST_F64_SRC := $(wildcard tests/double/*.cpp)
 TEST_F32_SRC := $(wildcard tests/float/*.cpp)
@@ -25,7 +27,7 @@ TEST_F32 := $(BUILD)/tests_float
 
 .PHONY: all test clean check-catch2
 
-all: $(LIB_F32)
+all: $(LIB_F32) $(TRAIN)
 
 # ---- objects: build/f32/... in float, build/f64/... in double
 $(BUILD)/f32/%.o: %.cpp
@@ -36,11 +38,16 @@ $(BUILD)/f64/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -DAUTOGRAD_DOUBLE -MMD -MP -c $< -o $@
 
-$(LIB_F32): $(AUTOGRAD_SRC:%.cpp=$(BUILD)/f32/%.o)
+$(LIB_F32): $(LIB_SRC:%.cpp=$(BUILD)/f32/%.o)
+	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(LIB_F64): $(AUTOGRAD_SRC:%.cpp=$(BUILD)/f64/%.o)
+$(LIB_F64): $(LIB_SRC:%.cpp=$(BUILD)/f64/%.o)
+	@rm -f $@
 	$(AR) rcs $@ $^
+
+train: $(BUILD)/f32/train/main.o $(LIB_F32)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS)
 
 # ---- tests
 check-catch2:
@@ -62,6 +69,6 @@ test: check-catch2
 	@tests/run.sh $(TEST_F64) $(TEST_F32)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) train
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

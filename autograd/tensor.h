@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ag {
@@ -116,6 +117,10 @@ public:
 private:
     std::shared_ptr<TensorImpl> impl_;
 };
+
+// A list of tensors with names ("wte.weight", "h.0.attn.c_attn.bias"): how modules hand their
+// parameters to optimisers, checkpoints and printouts, in a stable order.
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 // ---- recording ops
 
