@@ -45,7 +45,7 @@ inline double project(const ag::Tensor& y, const std::vector<double>& w) {
 // Checks every input that requires grad. max_per_input > 0 checks only that many elements of each
 // input (spread evenly, always including the first and last), for big tensors.
 inline GradCheck gradcheck(const Fn& f, const std::vector<ag::Tensor>& inputs, int max_per_input = 0,
-                           uint64_t seed = 12345) {
+                           uint64_t seed = 12345, double h = 1e-4) {
     using namespace ag;
     GradCheck result;
 
@@ -60,7 +60,6 @@ inline GradCheck gradcheck(const Fn& f, const std::vector<ag::Tensor>& inputs, i
     sum(mul(y, w_tensor)).backward();
 
     // Numeric, one element at a time.
-    const double h = 1e-4;
     NoGradGuard no_grad;
     auto L_at = [&](real* value, double at) {
         *value = (real)at;

@@ -1,0 +1,88 @@
+// config.cpp: presets, validation, and the names of the switches.
+#include "config.h"
+
+#include <cstdio>
+#include <stdexcept>
+
+namespace nn {
+
+GPTConfig GPTConfig::gpt2() {
+    GPTConfig c;
+    c.vocab_size = 50257;
+    c.max_seq_len = 1024;
+    c.n_layer = 12;
+    c.n_head = 12;
+    c.n_embd = 768;
+    c.pos = PosScheme::learned;
+    c.norm = NormPlacement::pre;
+    c.tie_weights = true;
+    return c;
+}
+
+static void need(bool ok, const std::string& message) {
+    if (!ok) throw std::invalid_argument(message);
+}
+
+static std::string num(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+void GPTConfig::validate() const {
+    need(vocab_size >= 1, "vocab_size must be at least 1, got " + std::to_string(vocab_size));
+    need(max_seq_len >= 1, "max_seq_len must be at least 1, got " + std::to_string(max_seq_len));
+    need(n_layer >= 1, "n_layer must be at least 1, got " + std::to_string(n_layer));
+    need(n_head >= 1, "n_head must be at least 1, got " + std::to_string(n_head));
+    need(n_embd >= 1, "n_embd must be at least 1, got " + std::to_string(n_embd));
+    need(n_embd % n_head == 0, "n_embd " + std::to_string(n_embd) + " is not divisible by n_head " +
+                                   std::to_string(n_head));
+    need(pos != PosScheme::rope || (n_embd / n_head) % 2 == 0,
+         "rope needs an even head size, but n_embd / n_head = " + std::to_string(n_embd / n_head));
+    need(pos != PosScheme::relative || rel_clip >= 1,
+         "the relative scheme needs a clip distance k of at least 1, got " + std::to_string(rel_clip));
+    need(rope_base > 1, "rope_base must be greater than 1, got " + num(rope_base));
+    const std::pair<const char*, double> rates[] = {{"emb_dropout", emb_dropout},
+                                                    {"attn_dropout", attn_dropout},
+                                                    {"resid_dropout", resid_dropout},
+                                                    {"mlp_dropout", mlp_dropout}};
+    for (const auto& [name, p] : rates)
+        need(p >= 0 && p < 1, std::string(name) + " " + num(p) + " must be in [0, 1)");
+}
+
+const char* to_string(PosScheme s) {
+    switch (s) {
+    case PosScheme::learned: return "learned";
+    case PosScheme::sinusoidal: return "sinusoidal";
+    case PosScheme::relative: return "relative";
+    case PosScheme::rope: return "rope";
+    case PosScheme::alibi: return "alibi";
+    case PosScheme::none: return "none";
+    }
+    return "?";
+}
+
+const char* to_string(NormPlacement n) {
+    switch (n) {
+    case NormPlacement::post: return "post";
+    case NormPlacement::pre: return "pre";
+    case NormPlacement::sandwich: return "sandwich";
+    }
+    return "?";
+}
+
+PosScheme parse_pos_scheme(const std::string& name) {
+    for (PosScheme s : {PosScheme::learned, PosScheme::sinusoidal, PosScheme::relative, PosScheme::rope,
+                        PosScheme::alibi, PosScheme::none})
+        if (name == to_string(s)) return s;
+    throw std::invalid_argument("unknown positional scheme '" + name +
+                                "' (expected learned, sinusoidal, relative, rope, alibi or none)");
+}
+
+NormPlacement parse_norm_placement(const std::string& name) {
+    for (NormPlacement n : {NormPlacement::post, NormPlacement::pre, NormPlacement::sandwich})
+        if (name == to_string(n)) return n;
+    throw std::invalid_argument("unknown norm placement '" + name + "' (expected post, pre or sandwich)");
+}
+
+}  // namespace nn

@@ -1,0 +1,94 @@
+// module.h: the Module base class and the small layers: Linear, Embedding, LayerNorm, Dropout.
+//
+// A Module owns named parameters and child modules. parameters() walks them in the order they were
+// registered and names each by its path, "h.0.attn.c_attn.weight", so that checkpoints, optimiser
+// groups and printouts all speak one naming (the same names as GPT-2's checkpoints use).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../autograd/ops.h"
+
+namespace nn {
+
+using ag::NamedTensors;
+using ag::real;
+using ag::Rng;
+using ag::Shape;
+using ag::Tensor;
+
+class Module {
+public:
+    Module() = default;
+    Module(const Module&) = delete;  // children are registered by address: a module must not move
+    Module& operator=(const Module&) = delete;
+    virtual ~Module() = default;
+
+    // Every parameter of this module and its children, named by path, in registration order.
+    NamedTensors parameters() const;
+    int64_t num_parameters() const;  // total number of values over parameters()
+
+    // Training mode (dropout active) or evaluation mode, for this module and all its children.
+    void train(bool on = true);
+    void eval() { train(false); }
+    bool training() const { return training_; }
+
+    void zero_grad() const;
+
+protected:
+    // Registers a parameter (marking it as wanting a gradient) and returns it.
+    Tensor add_parameter(const std::string& name, Tensor value);
+    void add_module(const std::string& name, Module& child);
+
+private:
+    void collect(const std::string& prefix, NamedTensors& out) const;
+    struct Entry {
+        std::string name;
+        Tensor parameter;        // defined for a parameter entry
+        Module* child = nullptr; // non-null for a child entry
+    };
+    std::vector<Entry> entries_;
+    bool training_ = true;
+};
+
+// y = x W^T + b, W (out, in) initialised normal(0, init_std), b (out) zeros.
+class Linear : public Module {
+public:
+    Linear(int64_t in, int64_t out, bool bias, Rng& init, real init_std = 0.02);
+    Tensor forward(const Tensor& x) const { return ag::linear(x, weight, bias); }  // (..., in) -> (..., out)
+    Tensor weight, bias;
+};
+
+// A table of V rows of C values, initialised normal(0, 0.02); forward picks rows by id.
+class Embedding : public Module {
+public:
+    Embedding(int64_t V, int64_t C, Rng& init, real init_std = 0.02);
+    Tensor forward(const std::vector<int>& ids, const Shape& ids_shape) const {
+        return ag::embedding(weight, ids, ids_shape);  // ids_shape -> ids_shape + (C)
+    }
+    Tensor weight;
+};
+
+// LayerNorm over the last axis with a gain (ones) and a bias (zeros), eps = 1e-5 as in GPT-2.
+class LayerNorm : public Module {
+public:
+    explicit LayerNorm(int64_t C);
+    Tensor forward(const Tensor& x) const { return ag::layernorm(x, weight, bias, 1e-5); }
+    Tensor weight, bias;
+};
+
+// Inverted dropout with rate p, active only in training mode. The mask is drawn from an Rng owned by
+// the model, so a run is reproducible and a checkpoint can save where the stream is.
+class Dropout : public Module {
+public:
+    Dropout(real p, Rng& rng) : p_(p), rng_(rng) {}
+    Tensor forward(const Tensor& x) const { return ag::dropout(x, p_, rng_, training()); }
+    real p() const { return p_; }
+private:
+    real p_;
+    Rng& rng_;
+};
+
+}  // namespace nn
