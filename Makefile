@@ -1,4 +1,4 @@
-# make          build everything: the engine library and, once train/main.cpp exists, ./train
+# make          build everything: the library and ./train (from trainer/main.cpp)
 # make test     build and run every test (needs Catch2 v2: apt-get install catch2)
 # make clean    remove build/
 #
@@ -14,11 +14,11 @@ ifeq ($(MAKELEVEL),0)
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
 endif
 
-# Everything but train/main.cpp goes into one library, so that tests can link any layer.
-LIB_SRC  := $(wildcard autograd/*.cpp nn/*.cpp optim/*.cpp) $(filter-out train/main.cpp,$(wildcard train/*.cpp))
+# Everything but trainer/main.cpp goes into one library, so that tests can link any layer.
+# (The trainer's sources live in trainer/, since the binary itself is ./train.)
+LIB_SRC  := $(wildcard autograd/*.cpp nn/*.cpp optim/*.cpp) $(filter-out trainer/main.cpp,$(wildcard trainer/*.cpp))
 LIB_F32  := $(BUILD)/f32/libgpt.a
 LIB_F64  := $(BUILD)/f64/libgpt.a
-TRAIN    := $(if $(wildcard train/main.cpp),train)
 
 TEST_F64_SRC := $(wildcard tests/double/*.cpp)
 TEST_F32_SRC := $(wildcard tests/float/*.cpp)
@@ -27,7 +27,7 @@ TEST_F32 := $(BUILD)/tests_float
 
 .PHONY: all test clean check-catch2
 
-all: $(LIB_F32) $(TRAIN)
+all: $(LIB_F32) train
 
 # ---- objects: build/f32/... in float, build/f64/... in double
 $(BUILD)/f32/%.o: %.cpp
@@ -46,7 +46,7 @@ $(LIB_F64): $(LIB_SRC:%.cpp=$(BUILD)/f64/%.o)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-train: $(BUILD)/f32/train/main.o $(LIB_F32)
+train: $(BUILD)/f32/trainer/main.o $(LIB_F32)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS)
 
 # ---- tests

@@ -2,6 +2,9 @@
 #include "kernels.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
 
 namespace ag {
 
@@ -122,6 +125,52 @@ void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, c
     for (int64_t ti = 0; ti < tiles_m; ++ti)
         for (int64_t tj = 0; tj < tiles_n; ++tj)
             gemm_tile(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, ti * MC, tj * NC);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// GELU
+
+namespace {
+
+// e^x for float, written so that the compiler can vectorise a loop of it (std::exp is a library call
+// it cannot): x = k ln2 + r with k an integer and |r| <= ln2/2, then e^x = 2^k e^r, e^r by its Taylor
+// series to r^6 (relative error below 2e-7 on that range) and 2^k by writing k into the exponent bits.
+inline float exp_vectorisable(float x) {
+    x = std::min(std::max(x, -87.0f), 88.0f);             // keep 2^k a normal float
+    float k = std::floor(x * 1.44269504f + 0.5f);         // round(x / ln2)
+    float r = x - k * 0.693145751953125f - k * 1.428606765330187e-06f;  // ln2 split in two for exactness
+    float p = 1 + r * (1 + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+    int32_t bits = ((int32_t)k + 127) << 23;
+    float two_k;
+    std::memcpy(&two_k, &bits, sizeof two_k);
+    return p * two_k;
+}
+
+// tanh u = 1 - 2 / (e^(2u) + 1): absolute error ~1e-7 everywhere.
+inline float tanh_for_gelu(float u) { return 1 - 2 / (exp_vectorisable(2 * u) + 1); }
+inline double tanh_for_gelu(double u) { return std::tanh(u); }
+
+constexpr real kGeluS = (real)0.7978845608028654;  // sqrt(2 / pi)
+constexpr real kGeluK = (real)0.044715;
+
+}  // namespace
+
+void gelu_forward(const real* x, real* y, real* t, int64_t n) {
+#pragma omp parallel for simd if (n > (1 << 16))
+    for (int64_t i = 0; i < n; ++i) {
+        real v = x[i];
+        t[i] = tanh_for_gelu(kGeluS * (v + kGeluK * v * v * v));
+        y[i] = real(0.5) * v * (1 + t[i]);
+    }
+}
+
+void gelu_backward(const real* x, const real* t, const real* dy, real* dx, int64_t n) {
+#pragma omp parallel for simd if (n > (1 << 16))
+    for (int64_t i = 0; i < n; ++i) {
+        real v = x[i];
+        real d = real(0.5) * (1 + t[i]) + real(0.5) * v * (1 - t[i] * t[i]) * kGeluS * (1 + 3 * kGeluK * v * v);
+        dx[i] += dy[i] * d;
+    }
 }
 
 }  // namespace ag

@@ -1,7 +1,9 @@
 // ops_pointwise.cpp: elementwise ops. Binary ones broadcast a trailing row or a scalar.
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 
+#include "kernels.h"
 #include "ops.h"
 
 namespace ag {
@@ -180,15 +182,15 @@ Tensor relu(const Tensor& x) {
 // GELU, tanh approximation (Hendrycks & Gimpel 2016), as in GPT-2:
 //   y = 0.5 x (1 + tanh(u)),  u = s (x + 0.044715 x^3),  s = sqrt(2/pi)
 //   dy/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) s (1 + 3 * 0.044715 x^2)
+// A fused op: the forward keeps tanh(u) for the backward, and both loops live in kernels.cpp, where
+// they vectorise (GELU runs on the 4C-wide MLP activations, the largest tensors of a step).
 Tensor gelu(const Tensor& x) {
-    const real s = (real)0.7978845608028654;  // sqrt(2 / pi)
-    const real k = (real)0.044715;
-    return unary("gelu", x,
-                 [=](real v) { return real(0.5) * v * (1 + std::tanh(s * (v + k * v * v * v))); },
-                 [=](real v, real) {
-                     real t = std::tanh(s * (v + k * v * v * v));
-                     return real(0.5) * (1 + t) + real(0.5) * v * (1 - t * t) * s * (1 + 3 * k * v * v);
-                 });
+    Tensor out = Tensor::empty(x.shape());
+    auto t = std::make_shared<std::vector<real>>((size_t)x.numel());  // tanh(u), saved for backward
+    gelu_forward(x.data(), out.data(), t->data(), x.numel());
+    return record(out, "gelu", {x}, [x, t](const Tensor& out) {
+        gelu_backward(x.data(), t->data(), out.grad_buffer(), x.grad_buffer(), x.numel());
+    });
 }
 
 }  // namespace ag

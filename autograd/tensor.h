@@ -88,7 +88,7 @@ public:
     const Shape& shape() const { return impl_->shape; }
     int dim() const { return (int)impl_->shape.size(); }
     int64_t size(int d) const;  // d may be negative: size(-1) is the last dimension
-    int64_t numel() const { return numel_of(impl_->shape); }
+    int64_t numel() const { return (int64_t)impl_->storage->size; }  // storage always holds exactly numel values
     std::string shape_str() const { return ag::shape_str(impl_->shape); }
     real* data() const { return impl_->storage->data; }
     real item() const;  // the value of a one-element tensor

@@ -1,0 +1,74 @@
+// clip.cpp: global gradient-norm clipping.
+//
+// Pascanu, Mikolov & Bengio 2013 ("On the difficulty of training recurrent neural networks"): when the
+// gradient is occasionally huge (a rare batch, a loss spike), one step along it can throw the weights
+// far out of the region training had reached. Rescaling it to a fixed length keeps its DIRECTION and
+// caps the step size. "Global" means one norm over all gradients concatenated, and one scale factor for
+// every tensor, so the relative sizes of the tensors' gradients are unchanged (clipping each tensor on
+// its own would change the direction).
+#include <algorithm>
+#include <cmath>
+#include <unordered_set>
+#include <vector>
+
+#include "optim.h"
+
+namespace optim {
+
+// sum of x[i]^2, accumulated in double. The tensor is cut into fixed blocks whose partial sums are
+// added in order, so the result is the same whatever the number of threads (a run reproduces exactly).
+static double sum_of_squares(const real* x, int64_t n) {
+    const int64_t block = kParallelMin;
+    const int64_t blocks = (n + block - 1) / block;
+    std::vector<double> partial((size_t)blocks);
+#pragma omp parallel for if (blocks > 1) schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t end = std::min(n, (b + 1) * block);
+        double s = 0;
+        for (int64_t i = b * block; i < end; ++i) s += (double)x[i] * (double)x[i];
+        partial[(size_t)b] = s;
+    }
+    double total = 0;
+    for (double s : partial) total += s;
+    return total;
+}
+
+static void scale(real* x, int64_t n, real factor) {
+#pragma omp parallel for if (n >= kParallelMin) schedule(static)
+    for (int64_t i = 0; i < n; ++i) x[i] *= factor;
+}
+
+double clip_grad_norm(const ag::NamedTensors& params, double max_norm) {
+    // The gradients to clip: each tensor once (a tied weight is listed twice but has one gradient),
+    // leaving out the ones backward did not reach.
+    struct Grad {
+        real* data;
+        int64_t n;
+    };
+    std::vector<Grad> grads;
+    std::unordered_set<const ag::TensorImpl*> seen;
+    for (const auto& np : params) {
+        const ag::Tensor& p = np.second;
+        if (p.defined() && p.impl()->grad && seen.insert(p.impl()).second)
+            grads.push_back({p.impl()->grad->data, p.numel()});
+    }
+
+    // norm = sqrt(sum over every gradient value g of g^2)
+    double sum = 0;
+    for (const Grad& g : grads) sum += sum_of_squares(g.data, g.n);
+    const double norm = std::sqrt(sum);
+
+    // An Inf or NaN gradient: scaling would spread it into every gradient. Change nothing, report it;
+    // the trainer skips the step.
+    if (!std::isfinite(norm)) return norm;
+
+    // g *= max_norm / norm, the same factor for every tensor, so that the new norm is max_norm. (PyTorch
+    // divides by norm + 1e-6 instead; we need no guard, as norm > max_norm > 0 here.)
+    if (max_norm > 0 && norm > max_norm) {
+        const real factor = (real)(max_norm / norm);
+        for (const Grad& g : grads) scale(g.data, g.n, factor);
+    }
+    return norm;
+}
+
+}  // namespace optim

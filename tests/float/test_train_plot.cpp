@@ -1,0 +1,143 @@
+// The loss plot: well-formed SVG, both curves, everything inside the picture, odd inputs survive.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "../../trainer/plot.h"
+
+using namespace train;
+using Series = std::vector<std::pair<int, double>>;
+
+namespace {
+
+// Every opened tag is closed in order, the document's root is <svg>. Returns "" or what is wrong.
+std::string check_balanced(const std::string& svg) {
+    std::vector<std::string> open;
+    size_t pos = 0;
+    bool saw_root = false;
+    while ((pos = svg.find('<', pos)) != std::string::npos) {
+        size_t end = svg.find('>', pos);
+        if (end == std::string::npos) return "unterminated tag";
+        std::string tag = svg.substr(pos + 1, end - pos - 1);
+        pos = end + 1;
+        if (tag[0] == '?') continue;  // the <?xml ... ?> declaration
+        if (tag[0] == '/') {
+            std::string name = tag.substr(1);
+            if (open.empty() || open.back() != name) return "unexpected </" + name + ">";
+            open.pop_back();
+            continue;
+        }
+        std::string name = tag.substr(0, tag.find_first_of(" \n/"));
+        if (!saw_root && name != "svg") return "root is <" + name + ">";
+        saw_root = true;
+        if (tag.back() != '/') open.push_back(name);
+    }
+    return open.empty() ? "" : "<" + open.back() + "> is never closed";
+}
+
+size_t count(const std::string& s, const std::string& what) {
+    size_t n = 0;
+    for (size_t pos = s.find(what); pos != std::string::npos; pos = s.find(what, pos + 1)) n++;
+    return n;
+}
+
+// Every coordinate attribute and polyline point lies inside the 800 x 480 viewBox.
+void check_inside(const std::string& svg) {
+    std::regex attr(R"re(\s(x|y|x1|y1|x2|y2|cx|cy)="([-0-9.e+]+)")re");
+    for (auto it = std::sregex_iterator(svg.begin(), svg.end(), attr); it != std::sregex_iterator(); ++it) {
+        double v = std::atof((*it)[2].str().c_str());
+        bool is_x = (*it)[1].str()[0] == 'x' || (*it)[1].str() == "cx";
+        INFO((*it)[0].str());
+        CHECK(v >= 0);
+        CHECK(v <= (is_x ? 800 : 480));
+    }
+    std::regex points(R"re(points="([^"]*)")re");
+    for (auto it = std::sregex_iterator(svg.begin(), svg.end(), points); it != std::sregex_iterator(); ++it) {
+        std::string list = (*it)[1].str();
+        std::regex pair(R"re(([-0-9.e+]+),([-0-9.e+]+))re");
+        for (auto p = std::sregex_iterator(list.begin(), list.end(), pair); p != std::sregex_iterator(); ++p) {
+            double x = std::atof((*p)[1].str().c_str()), y = std::atof((*p)[2].str().c_str());
+            CHECK(x >= 0);
+            CHECK(x <= 800);
+            CHECK(y >= 0);
+            CHECK(y <= 480);
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("plot: a typical run gives a well-formed SVG with both curves inside the picture", "[train][plot]") {
+    Series train, val;
+    for (int step = 0; step <= 500; ++step) train.push_back({step, 1.2 + 4.3 * std::exp(-step / 60.0) + 0.05 * std::sin(step)});
+    for (int step = 0; step <= 500; step += 50) val.push_back({step, 1.25 + 4.2 * std::exp(-step / 60.0)});
+    std::string svg = loss_svg(train, val, "baby GPT on the built-in grammar <test> & co");
+    CHECK(check_balanced(svg) == "");
+    CHECK(count(svg, "<polyline") == 2);
+    CHECK(count(svg, "<circle") == val.size() + 1);  // a dot per evaluation, and one in the legend
+    CHECK(svg.find("&lt;test&gt; &amp; co") != std::string::npos);
+    CHECK(svg.find(">train</text>") != std::string::npos);
+    CHECK(svg.find(">val</text>") != std::string::npos);
+    CHECK(svg.find(">step</text>") != std::string::npos);
+    CHECK(svg.find(">500</text>") != std::string::npos);  // round tick labels
+    check_inside(svg);
+}
+
+TEST_CASE("plot: empty val, a single point, non-finite values, no data", "[train][plot]") {
+    const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+
+    std::string only_train = loss_svg({{0, 5.0}, {1, 4.0}, {2, 3.5}}, {}, "t");
+    CHECK(check_balanced(only_train) == "");
+    CHECK(count(only_train, "<polyline") == 1);
+    CHECK(only_train.find(">val</text>") == std::string::npos);
+    check_inside(only_train);
+
+    std::string single = loss_svg({{7, 2.5}}, {{7, 2.6}}, "one step");
+    CHECK(check_balanced(single) == "");
+    CHECK(count(single, "<circle") == 3);  // the train point, the val point, the legend's dot
+    check_inside(single);
+
+    std::string gaps = loss_svg({{0, 3.0}, {1, nan}, {2, inf}, {3, 2.0}}, {{0, nan}}, "gaps");
+    CHECK(check_balanced(gaps) == "");
+    CHECK(gaps.find("nan") == std::string::npos);
+    CHECK(gaps.find("inf") == std::string::npos);
+    CHECK(count(gaps, "<polyline") == 1);
+    check_inside(gaps);
+
+    std::string none = loss_svg({}, {}, "nothing");
+    CHECK(check_balanced(none) == "");
+    CHECK(none.find("no data yet") != std::string::npos);
+    check_inside(none);
+
+    std::string flat = loss_svg({{0, 1.0}, {100, 1.0}}, {}, "flat");
+    CHECK(check_balanced(flat) == "");
+    check_inside(flat);
+}
+
+TEST_CASE("plot: the optimum is a dashed, labelled line inside the range", "[train][plot]") {
+    std::string svg = loss_svg({{0, 5.5}, {100, 1.0}}, {{100, 1.1}}, "t", 0.513);
+    CHECK(check_balanced(svg) == "");
+    CHECK(svg.find("stroke-dasharray") != std::string::npos);
+    CHECK(svg.find(">optimum 0.513</text>") != std::string::npos);
+    CHECK(svg.find(">0</text>") != std::string::npos);  // the y axis reaches down to include 0.513
+    check_inside(svg);
+    CHECK(loss_svg({{0, 5.5}, {100, 1.0}}, {}, "t").find("optimum") == std::string::npos);
+    CHECK(loss_svg({{0, 1.0}}, {}, "t").find(">-") == std::string::npos);  // no negative step ticks
+}
+
+TEST_CASE("plot: ticks are round numbers that cover the range", "[train][plot]") {
+    CHECK(nice_ticks(0, 2000, 6) == std::vector<double>{0, 500, 1000, 1500, 2000});
+    std::vector<double> t = nice_ticks(1.13, 5.61, 6);
+    CHECK(t.front() <= 1.13);
+    CHECK(t.back() >= 5.61);
+    CHECK(t[1] - t[0] == Approx(1.0));
+    std::vector<double> small = nice_ticks(0.512, 0.571, 6);
+    CHECK(small.front() == Approx(0.51));
+    CHECK(small[1] == Approx(0.52));
+    CHECK(small.back() >= 0.571);
+    CHECK(small.size() <= 8);
+}

@@ -1,0 +1,228 @@
+// checkpoint.cpp: the checkpoint file, written atomically and read back with every field checked.
+#include "checkpoint.h"
+
+#include <cstring>
+#include <sstream>
+
+#include "error.h"
+#include "files.h"
+
+namespace train {
+
+static const char kMagic[8] = {'G', 'P', 'T', 'C', 'K', 'P', 'T', '\0'};
+static const uint32_t kVersion = 1;
+
+// The values of a tensor, in whichever precision the engine was built with.
+[[maybe_unused]] static void put_values(ByteWriter& w, const float* p, size_t n) { w.floats(p, n); }
+[[maybe_unused]] static void put_values(ByteWriter& w, const double* p, size_t n) { w.doubles(p, n); }
+[[maybe_unused]] static void get_values(ByteReader& r, float* p, size_t n, const char* what) { r.floats(p, n, what); }
+[[maybe_unused]] static void get_values(ByteReader& r, double* p, size_t n, const char* what) { r.doubles(p, n, what); }
+
+// ---------------------------------------------------------------------------------------------------
+// The config as text
+
+std::string config_to_text(const nn::GPTConfig& c) {
+    std::ostringstream s;
+    s.precision(17);
+    s << "config.vocab_size=" << c.vocab_size << "\n"
+      << "config.max_seq_len=" << c.max_seq_len << "\n"
+      << "config.n_layer=" << c.n_layer << "\n"
+      << "config.n_head=" << c.n_head << "\n"
+      << "config.n_embd=" << c.n_embd << "\n"
+      << "config.pos=" << nn::to_string(c.pos) << "\n"
+      << "config.norm=" << nn::to_string(c.norm) << "\n"
+      << "config.tie_weights=" << (c.tie_weights ? 1 : 0) << "\n"
+      << "config.rel_clip=" << c.rel_clip << "\n"
+      << "config.rope_base=" << c.rope_base << "\n"
+      << "config.emb_dropout=" << c.emb_dropout << "\n"
+      << "config.attn_dropout=" << c.attn_dropout << "\n"
+      << "config.resid_dropout=" << c.resid_dropout << "\n"
+      << "config.mlp_dropout=" << c.mlp_dropout << "\n";
+    return s.str();
+}
+
+nn::GPTConfig config_from_text(const std::map<std::string, std::string>& kv, const std::string& source) {
+    auto get = [&](const std::string& key) -> const std::string& {
+        auto it = kv.find("config." + key);
+        if (it == kv.end()) throw Error(source + " has no model setting '" + key + "'");
+        return it->second;
+    };
+    auto integer = [&](const std::string& key) {
+        try {
+            size_t used = 0;
+            int v = std::stoi(get(key), &used);
+            if (used == get(key).size()) return v;
+        } catch (const std::logic_error&) {
+        }
+        throw Error(source + " has a bad value for model setting '" + key + "': '" + get(key) + "'");
+    };
+    auto number = [&](const std::string& key) {
+        try {
+            size_t used = 0;
+            double v = std::stod(get(key), &used);
+            if (used == get(key).size()) return v;
+        } catch (const std::logic_error&) {
+        }
+        throw Error(source + " has a bad value for model setting '" + key + "': '" + get(key) + "'");
+    };
+    nn::GPTConfig c;
+    c.vocab_size = integer("vocab_size");
+    c.max_seq_len = integer("max_seq_len");
+    c.n_layer = integer("n_layer");
+    c.n_head = integer("n_head");
+    c.n_embd = integer("n_embd");
+    try {
+        c.pos = nn::parse_pos_scheme(get("pos"));
+        c.norm = nn::parse_norm_placement(get("norm"));
+    } catch (const std::invalid_argument& e) {
+        throw Error(source + ": " + e.what());
+    }
+    c.tie_weights = integer("tie_weights") != 0;
+    c.rel_clip = integer("rel_clip");
+    c.rope_base = number("rope_base");
+    c.emb_dropout = number("emb_dropout");
+    c.attn_dropout = number("attn_dropout");
+    c.resid_dropout = number("resid_dropout");
+    c.mlp_dropout = number("mlp_dropout");
+    try {
+        c.validate();
+    } catch (const std::invalid_argument& e) {
+        throw Error(source + " holds an invalid model: " + e.what());
+    }
+    return c;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Saving
+
+void save_checkpoint(const std::string& path, const RunInfo& info, const nn::GPT& model,
+                     const optim::Optimizer* optimizer, const BatchLoader* loader) {
+    std::ostringstream text;
+    text << config_to_text(info.config) << "tokenizer=" << info.tokenizer << "\n" << "step=" << info.step << "\n";
+    for (const auto& [key, value] : info.settings) text << "setting." << key << "=" << value << "\n";
+
+    ByteWriter params;
+    ag::NamedTensors named = model.parameters();
+    params.u64(named.size());
+    for (const auto& [name, t] : named) {
+        params.str(name);
+        params.u32((uint32_t)t.dim());
+        for (int64_t d : t.shape()) params.i64(d);
+        put_values(params, t.data(), (size_t)t.numel());
+    }
+
+    ByteWriter rng;
+    const ag::Rng& r = model.dropout_rng();
+    rng.u64(r.state);
+    rng.u32(r.has_spare ? 1 : 0);
+    rng.f64(r.spare);
+
+    std::ostringstream opt;
+    if (optimizer) optimizer->save_state(opt);
+    ByteWriter load;
+    if (loader) loader->save(load);
+
+    ByteWriter file;
+    file.raw(kMagic, sizeof kMagic);
+    file.u32(kVersion);
+    file.u32(sizeof(ag::real));
+    file.str(text.str());
+    file.str(params.bytes());
+    file.str(rng.bytes());
+    file.str(opt.str());
+    file.str(load.bytes());
+    write_file_atomic(path, file.bytes());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Reading
+
+CheckpointReader::CheckpointReader(const std::string& path) : path_(path), bytes_(read_file(path)) {
+    const std::string source = "'" + path + "'";
+    ByteReader r(bytes_, source);
+    char magic[sizeof kMagic];
+    if (bytes_.size() < sizeof kMagic) throw Error(source + " is not a checkpoint (too short)");
+    r.raw(magic, sizeof magic, "magic");
+    if (std::memcmp(magic, kMagic, sizeof kMagic) != 0) throw Error(source + " is not a checkpoint (wrong magic)");
+    uint32_t version = r.u32("version");
+    if (version != kVersion)
+        throw Error(source + " is a checkpoint of version " + std::to_string(version) + "; this program reads version " +
+                    std::to_string(kVersion));
+    uint32_t real_size = r.u32("float size");
+    if (real_size != sizeof(ag::real))
+        throw Error(source + " holds " + std::to_string(8 * real_size) + "-bit values; this build uses " +
+                    std::to_string(8 * sizeof(ag::real)) + "-bit");
+    std::string text = r.str("info");
+    params_ = r.str("parameters");
+    rng_ = r.str("dropout generator");
+    optimizer_ = r.str("optimizer state");
+    loader_ = r.str("loader state");
+    r.expect_end();
+
+    std::map<std::string, std::string> kv;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+        size_t eq = line.find('=');
+        if (eq == std::string::npos) throw Error(source + " has a corrupt info line: '" + line + "'");
+        kv[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+    info_.config = config_from_text(kv, source);
+    if (!kv.count("tokenizer") || !kv.count("step")) throw Error(source + " has no tokenizer or step");
+    info_.tokenizer = kv["tokenizer"];
+    try {
+        info_.step = std::stoll(kv["step"]);
+    } catch (const std::logic_error&) {
+        throw Error(source + " has a bad step: '" + kv["step"] + "'");
+    }
+    for (const auto& [key, value] : kv)
+        if (key.rfind("setting.", 0) == 0) info_.settings[key.substr(8)] = value;
+}
+
+void CheckpointReader::load_model(nn::GPT& model) const {
+    const std::string source = "'" + path_ + "'";
+    ByteReader r(params_, source);
+    ag::NamedTensors named = model.parameters();
+    uint64_t count = r.u64("parameter count");
+    if (count != named.size())
+        throw Error(source + " does not fit the model: it has " + std::to_string(count) + " parameter tensors, the model " +
+                    std::to_string(named.size()));
+    for (const auto& [name, t] : named) {
+        std::string saved = r.str("parameter name");
+        if (saved != name)
+            throw Error(source + " does not fit the model: found parameter '" + saved + "' where '" + name + "' belongs");
+        uint32_t ndim = r.u32("dimensions");
+        ag::Shape shape;
+        for (uint32_t d = 0; d < ndim && d < 16; ++d) shape.push_back(r.i64("shape"));
+        if (shape != t.shape())
+            throw Error(source + " does not fit the model: parameter '" + name + "' has shape " + ag::shape_str(shape) +
+                        " in the checkpoint, " + t.shape_str() + " in the model");
+        get_values(r, t.data(), (size_t)t.numel(), name.c_str());
+    }
+    r.expect_end();
+
+    ByteReader g(rng_, source);
+    ag::Rng& rng = model.dropout_rng();
+    rng.state = g.u64("dropout generator");
+    rng.has_spare = g.u32("dropout generator") != 0;
+    rng.spare = g.f64("dropout generator");
+    g.expect_end();
+}
+
+void CheckpointReader::load_optimizer(optim::Optimizer& optimizer) const {
+    if (optimizer_.empty()) throw Error("'" + path_ + "' holds no optimizer state");
+    std::istringstream in(optimizer_);
+    try {
+        optimizer.load_state(in);
+    } catch (const std::runtime_error& e) {
+        throw Error("'" + path_ + "': " + e.what());
+    }
+}
+
+void CheckpointReader::load_loader(BatchLoader& loader) const {
+    if (loader_.empty()) throw Error("'" + path_ + "' holds no data-loader state");
+    ByteReader r(loader_, "'" + path_ + "'");
+    loader.load(r);
+    r.expect_end();
+}
+
+}  // namespace train

@@ -1,0 +1,224 @@
+// files.cpp: POSIX file I/O with one-line errors, atomic writes, mkdir -p, and the byte serializer.
+
+#include "files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "error.h"
+
+namespace train {
+
+namespace {
+
+std::string quoted(const std::string& path) { return "'" + path + "'"; }
+
+// "cannot read 'x': No such file or directory", from the errno left by the failing call.
+[[noreturn]] void fail_errno(const std::string& verb, const std::string& path) {
+    throw Error("cannot " + verb + " " + quoted(path) + ": " + std::strerror(errno));
+}
+
+// The folder that holds path: "out/model.bin" -> "out", "model.bin" -> ".", "/x" -> "/".
+std::string parent_dir(const std::string& path) {
+    size_t slash = path.find_last_of('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+
+// write(2) may write less than asked, and may be interrupted by a signal: loop until all is written.
+bool write_all(int fd, const char* p, size_t n) {
+    while (n > 0) {
+        ssize_t written = ::write(fd, p, n);
+        if (written < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        p += written;
+        n -= (size_t)written;
+    }
+    return true;
+}
+
+// Best effort: makes the rename itself durable. A failure here does not undo the write, so it is ignored.
+void fsync_dir(const std::string& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return;
+    (void)::fsync(fd);
+    ::close(fd);
+}
+
+bool is_directory(const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+}  // namespace
+
+std::string read_file(const std::string& path, bool allow_empty) {
+    int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) fail_errno("read", path);
+
+    // open() succeeds on a directory; say so plainly instead of failing later in read() with EISDIR.
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        throw Error("cannot read " + quoted(path) + ": it is a directory, not a file");
+    }
+
+    std::string bytes;
+    char buffer[1 << 16];
+    for (;;) {
+        ssize_t got = ::read(fd, buffer, sizeof buffer);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            int saved = errno;
+            ::close(fd);
+            errno = saved;
+            fail_errno("read", path);
+        }
+        if (got == 0) break;
+        bytes.append(buffer, (size_t)got);
+    }
+    ::close(fd);
+
+    if (bytes.empty() && !allow_empty) throw Error(quoted(path) + " is empty");
+    return bytes;
+}
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+    // The temporary name is in the target's folder (rename is only atomic within one file system) and
+    // carries our pid, so two processes writing the same target do not trample each other's temp file.
+    const std::string temp = path + ".tmp." + std::to_string((long)::getpid());
+
+    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) fail_errno("write", path);
+
+    // From here on, any failure must remove the temp file before throwing.
+    auto fail = [&](int fd_to_close) {
+        int saved = errno;
+        if (fd_to_close >= 0) ::close(fd_to_close);
+        ::unlink(temp.c_str());
+        errno = saved;
+        fail_errno("write", path);
+    };
+    if (!write_all(fd, bytes.data(), bytes.size())) fail(fd);
+    if (::fsync(fd) != 0) fail(fd);  // on disk before it gets the real name
+    if (::close(fd) != 0) fail(-1);
+    if (::rename(temp.c_str(), path.c_str()) != 0) fail(-1);
+    fsync_dir(parent_dir(path));
+}
+
+void make_dirs(const std::string& path) {
+    if (path.empty()) throw Error("cannot create a directory with an empty name");
+    // Create each prefix that ends before a '/', then the whole path: "a/b/c" -> "a", "a/b", "a/b/c".
+    for (size_t end = 1; end <= path.size(); ++end) {
+        if (end < path.size() && path[end] != '/') continue;
+        const std::string prefix = path.substr(0, end);
+        if (is_directory(prefix)) continue;
+        if (::mkdir(prefix.c_str(), 0755) == 0) continue;
+        if (errno == EEXIST && is_directory(prefix)) continue;  // made by someone else meanwhile
+        if (errno == EEXIST)
+            throw Error("cannot create directory " + quoted(path) + ": " + quoted(prefix) + " exists and is not a directory");
+        fail_errno("create directory", path);
+    }
+}
+
+std::string join_path(const std::string& dir, const std::string& name) {
+    if (dir.empty()) return name;
+    if (dir.back() == '/') return dir + name;
+    return dir + "/" + name;
+}
+
+// ---- ByteWriter: append the bytes of each value as they lie in memory
+
+void ByteWriter::raw(const void* p, size_t n) { bytes_.append(static_cast<const char*>(p), n); }
+void ByteWriter::u32(uint32_t v) { raw(&v, sizeof v); }
+void ByteWriter::u64(uint64_t v) { raw(&v, sizeof v); }
+void ByteWriter::i64(int64_t v) { raw(&v, sizeof v); }
+void ByteWriter::f64(double v) { raw(&v, sizeof v); }
+void ByteWriter::floats(const float* p, size_t n) { raw(p, n * sizeof(float)); }
+void ByteWriter::doubles(const double* p, size_t n) { raw(p, n * sizeof(double)); }
+
+void ByteWriter::str(const std::string& s) {
+    u64(s.size());
+    raw(s.data(), s.size());
+}
+
+// ---- ByteReader: the same, in reverse, checking that the bytes are there first
+
+ByteReader::ByteReader(const std::string& bytes, const std::string& source) : bytes_(bytes), source_(source) {}
+
+void ByteReader::need(size_t n, const char* what) const {
+    if (n <= remaining()) return;
+    throw Error(quoted(source_) + " is truncated: reading '" + what + "' needs " + std::to_string(n) +
+                " bytes at offset " + std::to_string(offset_) + ", only " + std::to_string(remaining()) + " remain");
+}
+
+void ByteReader::raw(void* out, size_t n, const char* what) {
+    need(n, what);
+    if (n > 0) std::memcpy(out, bytes_.data() + offset_, n);
+    offset_ += n;
+}
+
+uint32_t ByteReader::u32(const char* what) {
+    uint32_t v;
+    raw(&v, sizeof v, what);
+    return v;
+}
+
+uint64_t ByteReader::u64(const char* what) {
+    uint64_t v;
+    raw(&v, sizeof v, what);
+    return v;
+}
+
+int64_t ByteReader::i64(const char* what) {
+    int64_t v;
+    raw(&v, sizeof v, what);
+    return v;
+}
+
+double ByteReader::f64(const char* what) {
+    double v;
+    raw(&v, sizeof v, what);
+    return v;
+}
+
+void ByteReader::need_array(size_t n, size_t element_size, const char* what) const {
+    // Compare counts before multiplying, so a corrupt huge n cannot overflow n * 4 into a small number.
+    if (n <= remaining() / element_size) return;
+    throw Error(quoted(source_) + " is truncated: reading '" + what + "' needs " + std::to_string(n) + " x " +
+                std::to_string(element_size) + " bytes at offset " + std::to_string(offset_) + ", only " +
+                std::to_string(remaining()) + " remain");
+}
+
+void ByteReader::floats(float* out, size_t n, const char* what) {
+    need_array(n, sizeof(float), what);
+    raw(out, n * sizeof(float), what);
+}
+
+void ByteReader::doubles(double* out, size_t n, const char* what) {
+    need_array(n, sizeof(double), what);
+    raw(out, n * sizeof(double), what);
+}
+
+std::string ByteReader::str(const char* what) {
+    uint64_t n = u64(what);
+    need(n, what);  // a corrupt length fails here, before we allocate it
+    std::string s = bytes_.substr(offset_, n);
+    offset_ += n;
+    return s;
+}
+
+void ByteReader::expect_end() const {
+    if (remaining() == 0) return;
+    throw Error(quoted(source_) + " has " + std::to_string(remaining()) + " unexpected bytes after its end");
+}
+
+}  // namespace train

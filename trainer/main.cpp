@@ -1,0 +1,531 @@
+// trainer/main.cpp: the trainer. It reads top to bottom, as llm.c's train_gpt2.c does:
+//
+//   1. flags           what the user asked for (the table below is also the --help text)
+//   2. data            a text file, or the built-in grammar corpus whose best possible loss we know
+//   3. model           a GPT with every switch of nn/config.h, new or from a checkpoint
+//   4. optimizer       AdamW with 2-D-only weight decay, clipping, a learning-rate schedule
+//   5. the loop        forward, backward, clip, step; print, log, evaluate, sample, checkpoint
+//   6. summary
+//
+// Errors a user can fix are one line, "error: ...", and a non-zero exit. Every file is written to a
+// temporary name and renamed, so a crash or Ctrl-C never leaves half a file.
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "../nn/gpt.h"
+#include "../optim/optim.h"
+#include "checkpoint.h"
+#include "data.h"
+#include "error.h"
+#include "files.h"
+#include "flags.h"
+#include "grammar.h"
+#include "plot.h"
+#include "sample.h"
+
+using namespace train;
+
+// ===================================================================================================
+// 1. Flags. Names follow nanoGPT's and llm.c's settings, so that their recipes translate directly.
+
+static const std::vector<FlagSpec> kFlags = {
+    {"data", "input", 'i', FlagKind::String, "", "a text file to train on, tokenized as bytes; without it, the built-in grammar corpus", "FILE"},
+    {"data", "val", 0, FlagKind::String, "", "a separate validation text (default: the last 10% of --input)", "FILE"},
+    {"data", "loader", 0, FlagKind::String, "random", "batches of random windows (nanoGPT), or 'sequential' windows in file order (llm.c)", "KIND"},
+    {"model", "preset", 0, FlagKind::String, "", "'gpt2': GPT-2 small's shape (12 layers, 12 heads, 768 wide, max 1024 positions); vocabulary from the tokenizer", "NAME"},
+    {"model", "n-layer", 0, FlagKind::Int, "4", "transformer blocks"},
+    {"model", "n-head", 0, FlagKind::Int, "4", "attention heads per block"},
+    {"model", "n-embd", 0, FlagKind::Int, "128", "width C of the residual stream (a multiple of --n-head)"},
+    {"model", "max-seq-len", 0, FlagKind::Int, "0", "the model's longest sequence (0: --seq-len)"},
+    {"model", "pos", 0, FlagKind::String, "learned", "positions: learned, sinusoidal, relative, rope, alibi or none", "SCHEME"},
+    {"model", "norm", 0, FlagKind::String, "pre", "LayerNorm placement: post, pre or sandwich", "PLACE"},
+    {"model", "tie", 0, FlagKind::Switch, "true", "tie the output layer to the token embedding (--no-tie: separate)"},
+    {"model", "dropout", 0, FlagKind::Float, "0", "dropout at every site (the four flags below override it)"},
+    {"model", "emb-dropout", 0, FlagKind::Float, "0", "dropout after the embeddings"},
+    {"model", "attn-dropout", 0, FlagKind::Float, "0", "dropout on the attention probabilities"},
+    {"model", "resid-dropout", 0, FlagKind::Float, "0", "dropout after the attention output projection"},
+    {"model", "mlp-dropout", 0, FlagKind::Float, "0", "dropout after the MLP"},
+    {"optimisation", "steps", 's', FlagKind::Int, "600", "optimisation steps"},
+    {"optimisation", "batch-size", 'b', FlagKind::Int, "16", "sequences per micro-batch (B)"},
+    {"optimisation", "seq-len", 't', FlagKind::Int, "64", "tokens per sequence (T)"},
+    {"optimisation", "total-batch-tokens", 0, FlagKind::Int, "0", "tokens per optimisation step, by gradient accumulation (0: B x T)"},
+    {"optimisation", "lr", 0, FlagKind::Float, "2e-3", "peak learning rate"},
+    {"optimisation", "min-lr", 0, FlagKind::Float, "-1", "final learning rate of the decay (-1: lr / 10)"},
+    {"optimisation", "warmup", 0, FlagKind::Int, "50", "steps of linear warmup"},
+    {"optimisation", "schedule", 0, FlagKind::String, "cosine", "after warmup: constant, cosine or linear decay to --min-lr", "KIND"},
+    {"optimisation", "weight-decay", 0, FlagKind::Float, "0.1", "AdamW decay of the 2-D parameters (matmul weights, embeddings)"},
+    {"optimisation", "beta1", 0, FlagKind::Float, "0.9", "AdamW's first-moment decay"},
+    {"optimisation", "beta2", 0, FlagKind::Float, "0.95", "AdamW's second-moment decay"},
+    {"optimisation", "eps", 0, FlagKind::Float, "1e-8", "AdamW's epsilon"},
+    {"optimisation", "grad-clip", 0, FlagKind::Float, "1", "clip the global gradient norm to this (0: off)"},
+    {"optimisation", "seed", 0, FlagKind::Int, "1337", "seed of the initialisation, dropout and batches"},
+    {"optimisation", "threads", 0, FlagKind::Int, "0", "OpenMP threads (0: all cores)"},
+    {"evaluation", "eval-every", 0, FlagKind::Int, "100", "steps between validation losses (0: only at the end)"},
+    {"evaluation", "eval-batches", 0, FlagKind::Int, "0", "validation batches per evaluation (0: the whole split)"},
+    {"evaluation", "sample-every", 0, FlagKind::Int, "200", "steps between samples (0: only at the end)"},
+    {"evaluation", "sample-len", 0, FlagKind::Int, "200", "tokens per sample"},
+    {"evaluation", "prompt", 0, FlagKind::String, "", "text the samples start from (default: a newline)", "TEXT"},
+    {"evaluation", "temperature", 0, FlagKind::Float, "0.8", "sampling temperature (0: always the most likely token)"},
+    {"evaluation", "top-k", 0, FlagKind::Int, "0", "sample among the k most likely tokens only (0: all)"},
+    {"evaluation", "sample-only", 0, FlagKind::Switch, "false", "generate from the checkpoint in --out, without training"},
+    {"output", "out", 'o', FlagKind::String, "out", "folder for model.ckpt, log.csv and loss.svg", "DIR"},
+    {"output", "resume", 0, FlagKind::Switch, "false", "continue the run saved in --out exactly where it stopped"},
+    {"output", "stop-after", 0, FlagKind::Int, "0", "end this session after that step, saving a checkpoint to --resume from (0: run to --steps)"},
+};
+
+// Flags that may differ when a run is resumed; every other training flag must match the checkpoint.
+static const char* kChangeableOnResume[] = {"steps", "threads", "eval-every", "eval-batches", "sample-every",
+                                            "sample-len", "prompt", "temperature", "top-k", "out", "resume",
+                                            "stop-after"};
+static const char* kModelFlags[] = {"preset", "n-layer", "n-head", "n-embd", "max-seq-len", "pos", "norm", "tie",
+                                    "dropout", "emb-dropout", "attn-dropout", "resid-dropout", "mlp-dropout"};
+
+// Ctrl-C: finish the current step, save, and stop. A second Ctrl-C stops at once.
+static volatile std::sig_atomic_t g_interrupted = 0;
+static void on_interrupt(int) {
+    g_interrupted = 1;
+    std::signal(SIGINT, SIG_DFL);
+}
+
+static void require(bool ok, const std::string& message) {
+    if (!ok) throw Error(message);
+}
+
+static std::string fmt(const char* format, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, format, v);
+    return buf;
+}
+
+static std::string with_commas(int64_t n) {
+    std::string s = std::to_string(n), out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (i && (s.size() - i) % 3 == 0) out += ',';
+        out += s[i];
+    }
+    return out;
+}
+
+static std::string duration(double seconds) {
+    int s = (int)std::lround(seconds);
+    if (s >= 3600) return std::to_string(s / 3600) + "h" + fmt("%02.0f", (s / 60) % 60) + "m";
+    if (s >= 60) return std::to_string(s / 60) + "m" + fmt("%02.0f", s % 60) + "s";
+    return std::to_string(s) + "s";
+}
+
+// Checks the numbers a user gave before anything is built, naming the flag.
+static void check_flags(const Flags& f) {
+    require(f.get_int("steps") >= 0, "--steps must be 0 or more, got " + f.value_text("steps"));
+    require(f.get_int("batch-size") >= 1, "--batch-size must be at least 1, got " + f.value_text("batch-size"));
+    require(f.get_int("seq-len") >= 1, "--seq-len must be at least 1, got " + f.value_text("seq-len"));
+    require(f.get_int("n-layer") >= 1, "--n-layer must be at least 1, got " + f.value_text("n-layer"));
+    require(f.get_int("n-head") >= 1, "--n-head must be at least 1, got " + f.value_text("n-head"));
+    require(f.get_int("n-embd") >= 1, "--n-embd must be at least 1, got " + f.value_text("n-embd"));
+    require(f.get_int("n-embd") % f.get_int("n-head") == 0,
+            "--n-embd " + f.value_text("n-embd") + " is not a multiple of --n-head " + f.value_text("n-head"));
+    require(f.get_int("max-seq-len") >= 0, "--max-seq-len must be 0 or more, got " + f.value_text("max-seq-len"));
+    for (const char* d : {"dropout", "emb-dropout", "attn-dropout", "resid-dropout", "mlp-dropout"})
+        require(f.get_float(d) >= 0 && f.get_float(d) < 1,
+                std::string("--") + d + " " + f.value_text(d) + " must be in [0, 1)");
+    require(f.get_float("lr") > 0, "--lr must be greater than 0, got " + f.value_text("lr"));
+    require(f.get_float("min-lr") == -1 || (f.get_float("min-lr") >= 0 && f.get_float("min-lr") <= f.get_float("lr")),
+            "--min-lr " + f.value_text("min-lr") + " must be between 0 and --lr " + f.value_text("lr"));
+    require(f.get_int("warmup") >= 0, "--warmup must be 0 or more, got " + f.value_text("warmup"));
+    require(f.get_float("weight-decay") >= 0, "--weight-decay must be 0 or more, got " + f.value_text("weight-decay"));
+    for (const char* b : {"beta1", "beta2"})
+        require(f.get_float(b) >= 0 && f.get_float(b) < 1, std::string("--") + b + " " + f.value_text(b) + " must be in [0, 1)");
+    require(f.get_float("eps") > 0, "--eps must be greater than 0, got " + f.value_text("eps"));
+    require(f.get_float("grad-clip") >= 0, "--grad-clip must be 0 (off) or more, got " + f.value_text("grad-clip"));
+    require(f.get_int("total-batch-tokens") >= 0, "--total-batch-tokens must be 0 or more");
+    require(f.get_int("threads") >= 0, "--threads must be 0 (all cores) or more, got " + f.value_text("threads"));
+    for (const char* n : {"eval-every", "eval-batches", "sample-every", "sample-len", "top-k", "stop-after"})
+        require(f.get_int(n) >= 0, std::string("--") + n + " must be 0 or more, got " + f.value_text(n));
+    require(f.get_float("temperature") >= 0, "--temperature must be 0 or more, got " + f.value_text("temperature"));
+    std::string preset = f.get_string("preset");
+    require(preset.empty() || preset == "gpt2", "unknown --preset '" + preset + "' (expected gpt2)");
+    (void)parse_loader_kind(f.get_string("loader"));
+    try {
+        (void)nn::parse_pos_scheme(f.get_string("pos"));
+        (void)nn::parse_norm_placement(f.get_string("norm"));
+        (void)optim::schedule_kind(f.get_string("schedule"));
+    } catch (const std::invalid_argument& e) {
+        throw Error(e.what());
+    }
+}
+
+// The model the flags describe (for a new run).
+static nn::GPTConfig config_from_flags(const Flags& f, int vocab_size) {
+    nn::GPTConfig c;
+    c.vocab_size = vocab_size;
+    c.n_layer = f.get_int("n-layer");
+    c.n_head = f.get_int("n-head");
+    c.n_embd = f.get_int("n-embd");
+    c.max_seq_len = f.get_int("max-seq-len") ? f.get_int("max-seq-len") : f.get_int("seq-len");
+    if (f.get_string("preset") == "gpt2") {
+        nn::GPTConfig g = nn::GPTConfig::gpt2();
+        c.n_layer = g.n_layer, c.n_head = g.n_head, c.n_embd = g.n_embd, c.max_seq_len = g.max_seq_len;
+    }
+    c.pos = nn::parse_pos_scheme(f.get_string("pos"));
+    c.norm = nn::parse_norm_placement(f.get_string("norm"));
+    c.tie_weights = f.get_switch("tie");
+    double all = f.get_float("dropout");
+    auto site = [&](const char* name) { return f.given(name) ? f.get_float(name) : all; };
+    c.emb_dropout = site("emb-dropout");
+    c.attn_dropout = site("attn-dropout");
+    c.resid_dropout = site("resid-dropout");
+    c.mlp_dropout = site("mlp-dropout");
+    return c;
+}
+
+// The training settings as saved in a checkpoint: every flag except the model's, which the config holds.
+static std::map<std::string, std::string> settings_of(const Flags& f) {
+    std::map<std::string, std::string> s;
+    for (const FlagSpec& spec : f.specs()) s[spec.name] = f.value_text(spec.name);
+    return s;
+}
+
+// On --resume: a flag given now must agree with the saved run, unless it is one that may change.
+static void check_resume_flags(const Flags& f, const RunInfo& saved) {
+    for (const FlagSpec& spec : f.specs()) {
+        if (!f.given(spec.name)) continue;
+        bool changeable = false;
+        for (const char* n : kChangeableOnResume) changeable = changeable || spec.name == n;
+        auto it = saved.settings.find(spec.name);
+        if (changeable || it == saved.settings.end()) continue;
+        require(it->second == f.value_text(spec.name),
+                "--" + spec.name + " " + f.value_text(spec.name) + " differs from the resumed run's " + it->second +
+                    " (a resumed run keeps its settings; only --steps and the evaluation and output flags may change)");
+    }
+}
+
+// ===================================================================================================
+// Evaluation: the mean loss over every target of the validation split (or its first `max_batches`).
+
+static double evaluate(nn::GPT& model, const EvalWindows& windows, int max_batches) {
+    ag::NoGradGuard no_grad;
+    model.eval();
+    size_t batches = windows.num_batches();
+    if (max_batches > 0) batches = std::min(batches, (size_t)max_batches);
+    double total = 0;
+    size_t count = 0;
+    for (size_t i = 0; i < batches; ++i) {
+        Batch b = windows.batch(i);
+        total += model.forward(b.inputs, b.B, b.T, b.targets).loss.item() * (double)b.count();
+        count += b.count();
+    }
+    model.train();
+    return total / (double)count;
+}
+
+static std::string sample_text(nn::GPT& model, const Tokenizer& tok, const Flags& f, uint64_t seed) {
+    SampleSettings s;
+    s.length = f.get_int("sample-len");
+    s.temperature = f.get_float("temperature");
+    s.top_k = f.get_int("top-k");
+    std::string prompt = f.get_string("prompt").empty() ? "\n" : f.get_string("prompt");
+    ag::Rng rng(seed);  // its own generator: sampling never disturbs the training run's randomness
+    std::vector<int> out = sample_tokens(model, tok.encode(prompt), s, rng);
+    return (f.get_string("prompt").empty() ? "" : prompt) + tok.decode(out);
+}
+
+// ===================================================================================================
+// The log: one row per step, rewritten (atomically) as log.csv and drawn as loss.svg.
+
+struct LogRow {
+    int64_t step;
+    double train_loss, val_loss, lr, grad_norm, ms;  // val_loss is NaN where there was no evaluation
+};
+
+static std::string csv_of(const std::vector<LogRow>& rows) {
+    std::string s = "step,train_loss,val_loss,lr,grad_norm,ms\n";
+    for (const LogRow& r : rows) {
+        s += std::to_string(r.step) + "," + fmt("%.6f", r.train_loss) + "," +
+             (std::isnan(r.val_loss) ? "" : fmt("%.6f", r.val_loss)) + "," + fmt("%.6g", r.lr) + "," +
+             fmt("%.6g", r.grad_norm) + "," + fmt("%.2f", r.ms) + "\n";
+    }
+    return s;
+}
+
+// Reads back the rows of an earlier log.csv up to `last_step` (for --resume); a missing file is no rows.
+static std::vector<LogRow> read_log(const std::string& path, int64_t last_step) {
+    std::vector<LogRow> rows;
+    std::string text;
+    try {
+        text = read_file(path, true);
+    } catch (const Error&) {
+        return rows;
+    }
+    std::istringstream lines(text);
+    std::string line;
+    std::getline(lines, line);  // header
+    while (std::getline(lines, line)) {
+        LogRow r;
+        std::string val;
+        std::istringstream fields(line);
+        char comma;
+        if (!(fields >> r.step >> comma >> r.train_loss >> comma)) continue;
+        std::getline(fields, val, ',');
+        r.val_loss = val.empty() ? NAN : std::stod(val);
+        fields >> r.lr >> comma >> r.grad_norm >> comma >> r.ms;
+        if (r.step <= last_step) rows.push_back(r);
+    }
+    return rows;
+}
+
+static void write_logs(const std::string& out_dir, const std::vector<LogRow>& rows, const std::string& title) {
+    std::vector<std::pair<int, double>> train_points, val_points;
+    for (const LogRow& r : rows) {
+        train_points.push_back({(int)r.step, r.train_loss});
+        if (!std::isnan(r.val_loss)) val_points.push_back({(int)r.step, r.val_loss});
+    }
+    write_file_atomic(join_path(out_dir, "log.csv"), csv_of(rows));
+    write_file_atomic(join_path(out_dir, "loss.svg"), loss_svg(train_points, val_points, title));
+}
+
+// ===================================================================================================
+
+static int run(int argc, char** argv) {
+    // ---- 1. flags
+    Flags flags(kFlags);
+    flags.parse(argc, argv);
+    if (flags.help_requested()) {
+        std::cout << flags.help("usage: train [flags]\n\n"
+                                "Trains a GPT on your CPU. With no flags: a small model on a built-in corpus, for\n"
+                                "about a minute or two, printing how close it gets to the best possible loss.\n");
+        return 0;
+    }
+    check_flags(flags);
+    if (flags.get_int("threads") > 0) omp_set_num_threads(flags.get_int("threads"));
+    const std::string out_dir = flags.get_string("out");
+    const std::string ckpt_path = join_path(out_dir, "model.ckpt");
+    const bool resume = flags.get_switch("resume"), sample_only = flags.get_switch("sample-only");
+    ByteTokenizer tokenizer;
+
+    // A saved run (for --resume and --sample-only) decides the model, and on --resume the settings.
+    std::unique_ptr<CheckpointReader> saved;
+    if (resume || sample_only) {
+        saved = std::make_unique<CheckpointReader>(ckpt_path);
+        for (const char* m : kModelFlags)
+            require(!flags.given(m), std::string("--") + m + " cannot change the model of a saved run ('" +
+                                         ckpt_path + "' decides it)");
+        if (resume) check_resume_flags(flags, saved->info());
+    }
+    auto setting = [&](const char* name) {  // a training setting: the saved run's on --resume
+        return resume && !flags.given(name) && saved->info().settings.count(name) ? saved->info().settings.at(name)
+                                                                                  : flags.value_text(name);
+    };
+    auto setting_int = [&](const char* name) { return std::stoi(setting(name)); };
+    auto setting_float = [&](const char* name) { return std::stod(setting(name)); };
+
+    // ---- 3 (early, for --sample-only). the model
+    nn::GPTConfig config = saved ? saved->info().config : config_from_flags(flags, tokenizer.vocab_size());
+    const int B = setting_int("batch-size"), T = setting_int("seq-len");
+    require(T <= config.max_seq_len || config.pos != nn::PosScheme::learned,
+            "--seq-len " + std::to_string(T) + " exceeds the model's max " + std::to_string(config.max_seq_len));
+    const uint64_t seed = (uint64_t)setting_int("seed");
+    nn::GPT model(config, seed);
+    if (saved) saved->load_model(model);
+
+    if (sample_only) {
+        std::cout << sample_text(model, tokenizer, flags, seed + (uint64_t)saved->info().step) << "\n";
+        return 0;
+    }
+
+    // ---- 2. data: a file, or the built-in grammar, whose exact best loss we know
+    DataSplit data;
+    double optimum = NAN;
+    std::string input = setting("input"), data_name;
+    if (!input.empty()) {
+        data = load_text_data(input, setting("val"), tokenizer);
+        data_name = "'" + input + "'";
+    } else {
+        Corpus train_text = generate_corpus(1, 1 << 20), val_text = generate_corpus(2, 1 << 14);
+        data.train = tokenizer.encode(train_text.text);
+        data.val = tokenizer.encode(val_text.text);
+        data.train_source = "the grammar corpus (train)";
+        data.val_source = "the grammar corpus (validation)";
+        optimum = val_text.optimum();
+        data_name = "the built-in grammar corpus";
+    }
+    BatchLoader loader(data.train, B, T, parse_loader_kind(setting("loader")), seed, data.train_source);
+    EvalWindows val_windows(data.val, B, T, data.val_source);
+
+    // ---- 4. optimizer and schedule
+    const int64_t steps = flags.get_int("steps");
+    int64_t tokens_per_step = setting_int("total-batch-tokens") ? setting_int("total-batch-tokens") : (int64_t)B * T;
+    require(tokens_per_step % ((int64_t)B * T) == 0,
+            "--total-batch-tokens " + std::to_string(tokens_per_step) + " is not a multiple of the batch's " +
+                std::to_string(B) + " x " + std::to_string(T) + " = " + std::to_string(B * T) + " tokens");
+    const int64_t accumulation = tokens_per_step / ((int64_t)B * T);
+    ag::NamedTensors params = model.parameters();
+    std::vector<optim::ParamGroup> groups = optim::param_groups(params, setting_float("weight-decay"));
+    optim::AdamW optimizer(groups, {setting_float("beta1"), setting_float("beta2"), setting_float("eps")});
+    optim::Schedule schedule;
+    schedule.kind = optim::schedule_kind(setting("schedule"));
+    schedule.peak = setting_float("lr");
+    schedule.warmup = setting_int("warmup");
+    schedule.total = std::max<int64_t>(steps, 1);
+    double min_lr = setting_float("min-lr");
+    schedule.floor = min_lr < 0 ? 0.1 : min_lr / schedule.peak;
+    const double grad_clip = setting_float("grad-clip");
+
+    int64_t start_step = 0;
+    if (resume) {
+        saved->load_optimizer(optimizer);
+        saved->load_loader(loader);
+        start_step = saved->info().step;
+    }
+
+    make_dirs(out_dir);
+    RunInfo info;
+    info.config = config;
+    info.settings = settings_of(flags);
+    if (resume) info.settings = saved->info().settings, info.settings["steps"] = flags.value_text("steps");
+    std::vector<LogRow> rows = resume ? read_log(join_path(out_dir, "log.csv"), start_step) : std::vector<LogRow>{};
+    write_logs(out_dir, rows, "loss");  // fails now, not after an hour, if the folder cannot be written
+
+    // FLOPs of one optimisation step: 6 per parameter per token (forward 2, backward 4), plus attention's
+    // 12 * layers * C * T per token (Kaplan et al. 2020; PaLM appendix B).
+    const int64_t n_params = model.num_parameters();
+    const double flops_per_step =
+        (6.0 * (double)n_params + 12.0 * config.n_layer * config.n_embd * (double)T) * (double)tokens_per_step;
+
+    // ---- the config table
+    std::printf("+--------------------------+------------------------------------------------+\n");
+    auto row = [](const std::string& k, const std::string& v) { std::printf("| %-24s | %-46s |\n", k.c_str(), v.c_str()); };
+    row("data", data_name);
+    row("tokens", "train " + with_commas((int64_t)data.train.size()) + ", val " + with_commas((int64_t)data.val.size()) +
+                      " (" + tokenizer.name() + ", vocab " + std::to_string(tokenizer.vocab_size()) + ")");
+    row("loader", std::string(loader_kind_name(loader.kind())));
+    row("model", std::to_string(config.n_layer) + " layers, " + std::to_string(config.n_head) + " heads, " +
+                     std::to_string(config.n_embd) + " wide, max " + std::to_string(config.max_seq_len) + " positions");
+    row("switches", std::string("pos ") + nn::to_string(config.pos) + ", norm " + nn::to_string(config.norm) +
+                        ", " + (config.tie_weights ? "tied" : "untied") + " output");
+    row("dropout", "emb " + fmt("%g", config.emb_dropout) + ", attn " + fmt("%g", config.attn_dropout) + ", resid " +
+                       fmt("%g", config.resid_dropout) + ", mlp " + fmt("%g", config.mlp_dropout));
+    row("parameters", with_commas(n_params));
+    for (const optim::ParamGroup& g : optimizer.groups())
+        row("  " + g.name, with_commas(optim::num_params(g)) + " in " + std::to_string(g.params.size()) +
+                               " tensors, weight decay " + fmt("%g", g.weight_decay));
+    row("batch", std::to_string(B) + " x " + std::to_string(T) + (accumulation > 1 ? " x " + std::to_string(accumulation) + " accumulated" : "") +
+                     " = " + with_commas(tokens_per_step) + " tokens/step");
+    row("steps", std::to_string(steps) + (resume ? " (resuming after step " + std::to_string(start_step) + ")" : ""));
+    row("learning rate", fmt("%g", schedule.peak) + ", " + optim::schedule_name(schedule.kind) + " to " +
+                             fmt("%g", schedule.peak * schedule.floor) + ", warmup " + std::to_string(schedule.warmup));
+    row("AdamW", "betas " + setting("beta1") + ", " + setting("beta2") + ", eps " + setting("eps") + ", clip " + setting("grad-clip"));
+    row("threads", std::to_string(omp_get_max_threads()));
+    row("output", out_dir + "/ (model.ckpt, log.csv, loss.svg)");
+    std::printf("+--------------------------+------------------------------------------------+\n");
+    std::fflush(stdout);
+
+    auto val_report = [&](double val) {
+        std::string s = "val loss " + fmt("%.4f", val);
+        if (!std::isnan(optimum)) s += " (optimum " + fmt("%.4f", optimum) + ", gap " + fmt("%.4f", val - optimum) + ")";
+        return s;
+    };
+    auto save = [&](int64_t completed) {
+        info.step = completed;
+        save_checkpoint(ckpt_path, info, model, &optimizer, &loader);
+        write_logs(out_dir, rows, "loss");
+    };
+
+    // ---- 5. the loop
+    std::signal(SIGINT, on_interrupt);
+    const int eval_every = flags.get_int("eval-every"), sample_every = flags.get_int("sample-every");
+    const int eval_batches = flags.get_int("eval-batches");
+    const int64_t stop_after = flags.get_int("stop-after");
+    int bad_in_a_row = 0;
+    double last_val = NAN, time_in_steps = 0;
+    int64_t timed_steps = 0, step = start_step;
+    Batch batch;
+    auto run_start = std::chrono::steady_clock::now();
+    for (; step < steps && !g_interrupted; ++step) {
+        auto t0 = std::chrono::steady_clock::now();
+        double lr = optim::learning_rate(schedule, step);
+
+        // forward and backward over `accumulation` micro-batches; gradients add up in .grad
+        optimizer.zero_grad();
+        double loss = 0;
+        for (int64_t micro = 0; micro < accumulation; ++micro) {
+            loader.next(batch);
+            ag::Tensor l = model.forward(batch.inputs, B, T, batch.targets).loss;
+            loss += l.item() / (double)accumulation;
+            (l * (ag::real)(1.0 / (double)accumulation)).backward();
+        }
+        double norm = optim::clip_grad_norm(params, grad_clip);
+
+        // a step whose loss or gradient is not finite would ruin the weights: skip it and say so
+        if (!std::isfinite(loss) || !std::isfinite(norm)) {
+            std::printf("step %lld/%lld: loss %g, gradient norm %g: not finite, step skipped\n", (long long)step + 1,
+                        (long long)steps, loss, norm);
+            require(++bad_in_a_row < 10, "10 steps in a row had a non-finite loss or gradient; stopping (try a lower --lr)");
+            continue;
+        }
+        bad_in_a_row = 0;
+        optimizer.step(lr);
+
+        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        if (step > start_step) time_in_steps += ms, ++timed_steps;  // the first step warms caches up
+        double avg_ms = timed_steps ? time_in_steps / (double)timed_steps : ms;
+        std::printf("step %*lld/%lld | loss %.4f | lr %.2e | norm %6.3f | %6.0f ms | %7.0f tok/s | %5.1f GFLOP/s | eta %s\n",
+                    (int)std::to_string(steps).size(), (long long)step + 1, (long long)steps, loss, lr, norm, ms,
+                    (double)tokens_per_step / ms * 1000, flops_per_step / ms / 1e6,
+                    duration(avg_ms / 1000 * (double)(steps - step - 1)).c_str());
+        rows.push_back({step + 1, loss, NAN, lr, norm, ms});
+
+        bool last = step + 1 == steps;
+        if ((eval_every && (step + 1) % eval_every == 0) || last) {
+            last_val = evaluate(model, val_windows, eval_batches);
+            rows.back().val_loss = last_val;
+            std::printf("step %lld: %s\n", (long long)step + 1, val_report(last_val).c_str());
+            save(step + 1);
+        }
+        if ((sample_every && (step + 1) % sample_every == 0) || last) {
+            std::printf("---- sample at step %lld ----\n%s\n----\n", (long long)step + 1,
+                        sample_text(model, tokenizer, flags, seed + (uint64_t)step).c_str());
+        }
+        std::fflush(stdout);
+        if (stop_after && step + 1 == stop_after && !last) {
+            ++step;
+            save(step);
+            std::printf("stopped after step %lld as --stop-after asked; saved %s (continue with --resume)\n",
+                        (long long)step, ckpt_path.c_str());
+            return 0;
+        }
+    }
+
+    // ---- 6. summary
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+    if (g_interrupted) {
+        save(step);
+        std::printf("interrupted: stopped after step %lld; saved %s (continue with --resume)\n", (long long)step,
+                    ckpt_path.c_str());
+        return 130;
+    }
+    if (rows.empty() || rows.back().step != step) save(step);
+    std::printf("done: %lld steps in %s", (long long)(step - start_step), duration(seconds).c_str());
+    if (timed_steps) std::printf(", %.0f ms/step, %.0f tokens/s", time_in_steps / (double)timed_steps,
+                                 (double)tokens_per_step * (double)timed_steps / time_in_steps * 1000);
+    std::printf("\n");
+    if (!rows.empty()) std::printf("final train loss %.4f\n", rows.back().train_loss);
+    if (!std::isnan(last_val)) std::printf("final %s\n", val_report(last_val).c_str());
+    std::printf("wrote %s, %s, %s\n", ckpt_path.c_str(), join_path(out_dir, "log.csv").c_str(),
+                join_path(out_dir, "loss.svg").c_str());
+    return 0;
+}
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+}
