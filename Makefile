@@ -65,7 +65,7 @@ $(TEST_F32): $(TEST_F32_SRC:%.cpp=$(BUILD)/f32/%.o) $(BUILD)/catch_main.o $(LIB_
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS)
 
 test: check-catch2
-	@$(MAKE) --no-print-directory $(TEST_F64) $(TEST_F32)
+	@$(MAKE) --no-print-directory train $(TEST_F64) $(TEST_F32)
 	@tests/run.sh $(TEST_F64) $(TEST_F32)
 
 clean:

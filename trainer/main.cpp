@@ -52,11 +52,11 @@ static const std::vector<FlagSpec> kFlags = {
     {"model", "attn-dropout", 0, FlagKind::Float, "0", "dropout on the attention probabilities"},
     {"model", "resid-dropout", 0, FlagKind::Float, "0", "dropout after the attention output projection"},
     {"model", "mlp-dropout", 0, FlagKind::Float, "0", "dropout after the MLP"},
-    {"optimisation", "steps", 's', FlagKind::Int, "600", "optimisation steps"},
+    {"optimisation", "steps", 's', FlagKind::Int, "800", "optimisation steps"},
     {"optimisation", "batch-size", 'b', FlagKind::Int, "16", "sequences per micro-batch (B)"},
     {"optimisation", "seq-len", 't', FlagKind::Int, "64", "tokens per sequence (T)"},
     {"optimisation", "total-batch-tokens", 0, FlagKind::Int, "0", "tokens per optimisation step, by gradient accumulation (0: B x T)"},
-    {"optimisation", "lr", 0, FlagKind::Float, "2e-3", "peak learning rate"},
+    {"optimisation", "lr", 0, FlagKind::Float, "4e-3", "peak learning rate"},
     {"optimisation", "min-lr", 0, FlagKind::Float, "-1", "final learning rate of the decay (-1: lr / 10)"},
     {"optimisation", "warmup", 0, FlagKind::Int, "50", "steps of linear warmup"},
     {"optimisation", "schedule", 0, FlagKind::String, "cosine", "after warmup: constant, cosine or linear decay to --min-lr", "KIND"},
@@ -326,9 +326,6 @@ static int run(int argc, char** argv) {
 
     // ---- 3 (early, for --sample-only). the model
     nn::GPTConfig config = saved ? saved->info().config : config_from_flags(flags, tokenizer.vocab_size());
-    const int B = setting_int("batch-size"), T = setting_int("seq-len");
-    require(T <= config.max_seq_len || config.pos != nn::PosScheme::learned,
-            "--seq-len " + std::to_string(T) + " exceeds the model's max " + std::to_string(config.max_seq_len));
     const uint64_t seed = (uint64_t)setting_int("seed");
     nn::GPT model(config, seed);
     if (saved) saved->load_model(model);
@@ -337,6 +334,9 @@ static int run(int argc, char** argv) {
         std::cout << sample_text(model, tokenizer, flags, seed + (uint64_t)saved->info().step) << "\n";
         return 0;
     }
+    const int B = setting_int("batch-size"), T = setting_int("seq-len");
+    require(T <= config.max_seq_len || config.pos != nn::PosScheme::learned,
+            "--seq-len " + std::to_string(T) + " exceeds the model's max " + std::to_string(config.max_seq_len));
 
     // ---- 2. data: a file, or the built-in grammar, whose exact best loss we know
     DataSplit data;
@@ -398,8 +398,8 @@ static int run(int argc, char** argv) {
         (6.0 * (double)n_params + 12.0 * config.n_layer * config.n_embd * (double)T) * (double)tokens_per_step;
 
     // ---- the config table
-    std::printf("+--------------------------+------------------------------------------------+\n");
-    auto row = [](const std::string& k, const std::string& v) { std::printf("| %-24s | %-46s |\n", k.c_str(), v.c_str()); };
+    std::printf("+----------------------+------------------------------------------------------+\n");
+    auto row = [](const std::string& k, const std::string& v) { std::printf("| %-20s | %-52s |\n", k.c_str(), v.c_str()); };
     row("data", data_name);
     row("tokens", "train " + with_commas((int64_t)data.train.size()) + ", val " + with_commas((int64_t)data.val.size()) +
                       " (" + tokenizer.name() + ", vocab " + std::to_string(tokenizer.vocab_size()) + ")");
@@ -422,7 +422,7 @@ static int run(int argc, char** argv) {
     row("AdamW", "betas " + setting("beta1") + ", " + setting("beta2") + ", eps " + setting("eps") + ", clip " + setting("grad-clip"));
     row("threads", std::to_string(omp_get_max_threads()));
     row("output", out_dir + "/ (model.ckpt, log.csv, loss.svg)");
-    std::printf("+--------------------------+------------------------------------------------+\n");
+    std::printf("+----------------------+------------------------------------------------------+\n");
     std::fflush(stdout);
 
     auto val_report = [&](double val) {
