@@ -36,18 +36,30 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     int64_t b_step = batch_b.empty() ? 0 : K * N;
     int64_t c_step = M * N;
 
+    // Several matrices (attention's B*NH heads, say) are shared out between threads whole; each gemm then
+    // runs on one thread. A single matrix is split by gemm itself.
     Tensor out = Tensor::empty(out_shape);
+    const real *pa = a.data(), *pb = b.data();
+    real* pc = out.data();
+#pragma omp parallel for schedule(static) if (batches > 1)
     for (int64_t i = 0; i < batches; ++i)  // C_i = A_i @ B_i
-        gemm(false, false, M, N, K, a.data() + i * a_step, b.data() + i * b_step, out.data() + i * c_step, false);
+        gemm(false, false, M, N, K, pa + i * a_step, pb + i * b_step, pc + i * c_step, false);
 
     return record(out, "matmul", {a, b}, [=](const Tensor& out) {
         // C = A @ B  =>  dA += dC @ B^T  (M x N times N x K),  dB += A^T @ dC  (K x M times M x N)
+        // A shared operand (step 0) collects from every batch entry: that loop stays on one thread.
         const real* dC = out.grad_buffer();
-        for (int64_t i = 0; i < batches; ++i) {
-            if (a.requires_grad())
-                gemm(false, true, M, K, N, dC + i * c_step, b.data() + i * b_step, a.grad_buffer() + i * a_step, true);
-            if (b.requires_grad())
-                gemm(true, false, K, N, M, a.data() + i * a_step, dC + i * c_step, b.grad_buffer() + i * b_step, true);
+        if (a.requires_grad()) {
+            real* dA = a.grad_buffer();
+#pragma omp parallel for schedule(static) if (batches > 1 && a_step != 0)
+            for (int64_t i = 0; i < batches; ++i)
+                gemm(false, true, M, K, N, dC + i * c_step, pb + i * b_step, dA + i * a_step, true);
+        }
+        if (b.requires_grad()) {
+            real* dB = b.grad_buffer();
+#pragma omp parallel for schedule(static) if (batches > 1 && b_step != 0)
+            for (int64_t i = 0; i < batches; ++i)
+                gemm(true, false, K, N, M, pa + i * a_step, dC + i * c_step, dB + i * b_step, true);
         }
     });
 }
