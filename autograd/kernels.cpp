@@ -147,8 +147,16 @@ inline float exp_vectorisable(float x) {
 }
 
 // tanh u = 1 - 2 / (e^(2u) + 1): absolute error ~1e-7 everywhere.
-inline float tanh_for_gelu(float u) { return 1 - 2 / (exp_vectorisable(2 * u) + 1); }
-inline double tanh_for_gelu(double u) { return std::tanh(u); }
+[[maybe_unused]] inline float tanh_for_gelu(float u) { return 1 - 2 / (exp_vectorisable(2 * u) + 1); }
+[[maybe_unused]] inline double tanh_for_gelu(double u) { return std::tanh(u); }
+
+// Threads for big arrays; in float also an explicit request to vectorise (the double build calls
+// std::tanh, which cannot be vectorised, and clang would warn about the request).
+#ifdef AUTOGRAD_DOUBLE
+#define GELU_LOOP _Pragma("omp parallel for if (n > (1 << 16))")
+#else
+#define GELU_LOOP _Pragma("omp parallel for simd if (n > (1 << 16))")
+#endif
 
 constexpr real kGeluS = (real)0.7978845608028654;  // sqrt(2 / pi)
 constexpr real kGeluK = (real)0.044715;
@@ -156,7 +164,7 @@ constexpr real kGeluK = (real)0.044715;
 }  // namespace
 
 void gelu_forward(const real* x, real* y, real* t, int64_t n) {
-#pragma omp parallel for simd if (n > (1 << 16))
+GELU_LOOP
     for (int64_t i = 0; i < n; ++i) {
         real v = x[i];
         t[i] = tanh_for_gelu(kGeluS * (v + kGeluK * v * v * v));
@@ -165,7 +173,7 @@ void gelu_forward(const real* x, real* y, real* t, int64_t n) {
 }
 
 void gelu_backward(const real* x, const real* t, const real* dy, real* dx, int64_t n) {
-#pragma omp parallel for simd if (n > (1 << 16))
+GELU_LOOP
     for (int64_t i = 0; i < n; ++i) {
         real v = x[i];
         real d = real(0.5) * (1 + t[i]) + real(0.5) * v * (1 - t[i] * t[i]) * kGeluS * (1 + 3 * kGeluK * v * v);

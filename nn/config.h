@@ -41,6 +41,8 @@ struct GPTConfig {
     PosScheme pos = PosScheme::learned;
     NormPlacement norm = NormPlacement::pre;
     bool tie_weights = true;   // output layer = token embedding matrix (Press & Wolf 2017): one parameter
+    bool bias = true;          // biases in every Linear and LayerNorm, as GPT-2; nanoGPT's default is
+                               // without ("a bit better and faster"), the output layer never has one
     int rel_clip = 16;         // k of the relative scheme: offsets beyond +-k share the edge rows
     double rope_base = 10000;  // RoPE's base
 

@@ -73,8 +73,8 @@ Tensor rope_rotate(const Tensor& x, double base) {
 static real residual_std(const GPTConfig& c) { return (real)(0.02 / std::sqrt(2.0 * c.n_layer)); }
 
 MLP::MLP(const GPTConfig& c, Rng& init, Rng& dropout_rng)
-    : c_fc(c.n_embd, 4 * c.n_embd, true, init),
-      c_proj(4 * c.n_embd, c.n_embd, true, init, residual_std(c)),
+    : c_fc(c.n_embd, 4 * c.n_embd, c.bias, init),
+      c_proj(4 * c.n_embd, c.n_embd, c.bias, init, residual_std(c)),
       dropout((real)c.mlp_dropout, dropout_rng) {
     add_module("c_fc", c_fc);
     add_module("c_proj", c_proj);
@@ -87,8 +87,8 @@ Tensor MLP::forward(const Tensor& x) const { return dropout.forward(c_proj.forwa
 // Attention
 
 CausalSelfAttention::CausalSelfAttention(const GPTConfig& c, Rng& init, Rng& dropout_rng)
-    : c_attn(c.n_embd, 3 * c.n_embd, true, init),
-      c_proj(c.n_embd, c.n_embd, true, init, residual_std(c)),
+    : c_attn(c.n_embd, 3 * c.n_embd, c.bias, init),
+      c_proj(c.n_embd, c.n_embd, c.bias, init, residual_std(c)),
       attn_dropout((real)c.attn_dropout, dropout_rng),
       resid_dropout((real)c.resid_dropout, dropout_rng),
       config_(c) {
@@ -155,17 +155,17 @@ Tensor CausalSelfAttention::forward(const Tensor& x) const {
 // Block
 
 Block::Block(const GPTConfig& c, Rng& init, Rng& dropout_rng)
-    : ln_1(c.n_embd), ln_2(c.n_embd), attn(c, init, dropout_rng), mlp(c, init, dropout_rng), norm_(c.norm) {
+    : ln_1(c.n_embd, c.bias), ln_2(c.n_embd, c.bias), attn(c, init, dropout_rng), mlp(c, init, dropout_rng), norm_(c.norm) {
     add_module("ln_1", ln_1);
     add_module("attn", attn);
     if (norm_ == NormPlacement::sandwich) {
-        ln_1_post = std::make_unique<LayerNorm>(c.n_embd);
+        ln_1_post = std::make_unique<LayerNorm>(c.n_embd, c.bias);
         add_module("ln_1_post", *ln_1_post);
     }
     add_module("ln_2", ln_2);
     add_module("mlp", mlp);
     if (norm_ == NormPlacement::sandwich) {
-        ln_2_post = std::make_unique<LayerNorm>(c.n_embd);
+        ln_2_post = std::make_unique<LayerNorm>(c.n_embd, c.bias);
         add_module("ln_2_post", *ln_2_post);
     }
 }
@@ -208,7 +208,7 @@ GPT::GPT(const GPTConfig& c, uint64_t seed) : config_(c), dropout_rng_(seed ^ 0x
         add_module("h." + std::to_string(l), *h.back());
     }
     if (c.norm != NormPlacement::post) {
-        ln_f = std::make_unique<LayerNorm>(c.n_embd);
+        ln_f = std::make_unique<LayerNorm>(c.n_embd, c.bias);
         add_module("ln_f", *ln_f);
     }
     if (!c.tie_weights) {

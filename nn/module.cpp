@@ -49,9 +49,9 @@ Embedding::Embedding(int64_t V, int64_t C, Rng& init, real init_std) {
     weight = add_parameter("weight", Tensor::randn({V, C}, init, init_std));
 }
 
-LayerNorm::LayerNorm(int64_t C) {
+LayerNorm::LayerNorm(int64_t C, bool with_bias) {
     weight = add_parameter("weight", Tensor::full({C}, 1));
-    bias = add_parameter("bias", Tensor::zeros({C}));
+    if (with_bias) bias = add_parameter("bias", Tensor::zeros({C}));
 }
 
 }  // namespace nn

@@ -71,10 +71,10 @@ public:
     Tensor weight;
 };
 
-// LayerNorm over the last axis with a gain (ones) and a bias (zeros), eps = 1e-5 as in GPT-2.
+// LayerNorm over the last axis with a gain (ones) and, optionally, a bias (zeros); eps = 1e-5 as in GPT-2.
 class LayerNorm : public Module {
 public:
-    explicit LayerNorm(int64_t C);
+    explicit LayerNorm(int64_t C, bool bias = true);
     Tensor forward(const Tensor& x) const { return ag::layernorm(x, weight, bias, 1e-5); }
     Tensor weight, bias;
 };

@@ -32,6 +32,7 @@ std::string config_to_text(const nn::GPTConfig& c) {
       << "config.pos=" << nn::to_string(c.pos) << "\n"
       << "config.norm=" << nn::to_string(c.norm) << "\n"
       << "config.tie_weights=" << (c.tie_weights ? 1 : 0) << "\n"
+      << "config.bias=" << (c.bias ? 1 : 0) << "\n"
       << "config.rel_clip=" << c.rel_clip << "\n"
       << "config.rope_base=" << c.rope_base << "\n"
       << "config.emb_dropout=" << c.emb_dropout << "\n"
@@ -78,6 +79,7 @@ nn::GPTConfig config_from_text(const std::map<std::string, std::string>& kv, con
         throw Error(source + ": " + e.what());
     }
     c.tie_weights = integer("tie_weights") != 0;
+    c.bias = integer("bias") != 0;
     c.rel_clip = integer("rel_clip");
     c.rope_base = number("rope_base");
     c.emb_dropout = number("emb_dropout");

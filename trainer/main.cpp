@@ -37,7 +37,7 @@ using namespace train;
 
 static const std::vector<FlagSpec> kFlags = {
     {"data", "input", 'i', FlagKind::String, "", "a text file to train on, tokenized as bytes; without it, the built-in grammar corpus", "FILE"},
-    {"data", "val", 0, FlagKind::String, "", "a separate validation text (default: the last 10% of --input)", "FILE"},
+    {"data", "val", 0, FlagKind::String, "", "a separate validation text; without it, the last 10% of --input", "FILE"},
     {"data", "loader", 0, FlagKind::String, "random", "batches of random windows (nanoGPT), or 'sequential' windows in file order (llm.c)", "KIND"},
     {"model", "preset", 0, FlagKind::String, "", "'gpt2': GPT-2 small's shape (12 layers, 12 heads, 768 wide, max 1024 positions); vocabulary from the tokenizer", "NAME"},
     {"model", "n-layer", 0, FlagKind::Int, "4", "transformer blocks"},
@@ -47,6 +47,7 @@ static const std::vector<FlagSpec> kFlags = {
     {"model", "pos", 0, FlagKind::String, "learned", "positions: learned, sinusoidal, relative, rope, alibi or none", "SCHEME"},
     {"model", "norm", 0, FlagKind::String, "pre", "LayerNorm placement: post, pre or sandwich", "PLACE"},
     {"model", "tie", 0, FlagKind::Switch, "true", "tie the output layer to the token embedding (--no-tie: separate)"},
+    {"model", "bias", 0, FlagKind::Switch, "true", "biases in the Linear and LayerNorm layers, as GPT-2 (--no-bias: none, as nanoGPT)"},
     {"model", "dropout", 0, FlagKind::Float, "0", "dropout at every site (the four flags below override it)"},
     {"model", "emb-dropout", 0, FlagKind::Float, "0", "dropout after the embeddings"},
     {"model", "attn-dropout", 0, FlagKind::Float, "0", "dropout on the attention probabilities"},
@@ -71,7 +72,7 @@ static const std::vector<FlagSpec> kFlags = {
     {"evaluation", "eval-batches", 0, FlagKind::Int, "0", "validation batches per evaluation (0: the whole split)"},
     {"evaluation", "sample-every", 0, FlagKind::Int, "200", "steps between samples (0: only at the end)"},
     {"evaluation", "sample-len", 0, FlagKind::Int, "200", "tokens per sample"},
-    {"evaluation", "prompt", 0, FlagKind::String, "", "text the samples start from (default: a newline)", "TEXT"},
+    {"evaluation", "prompt", 0, FlagKind::String, "", "text the samples start from; without it, a newline", "TEXT"},
     {"evaluation", "temperature", 0, FlagKind::Float, "0.8", "sampling temperature (0: always the most likely token)"},
     {"evaluation", "top-k", 0, FlagKind::Int, "0", "sample among the k most likely tokens only (0: all)"},
     {"evaluation", "sample-only", 0, FlagKind::Switch, "false", "generate from the checkpoint in --out, without training"},
@@ -84,7 +85,7 @@ static const std::vector<FlagSpec> kFlags = {
 static const char* kChangeableOnResume[] = {"steps", "threads", "eval-every", "eval-batches", "sample-every",
                                             "sample-len", "prompt", "temperature", "top-k", "out", "resume",
                                             "stop-after"};
-static const char* kModelFlags[] = {"preset", "n-layer", "n-head", "n-embd", "max-seq-len", "pos", "norm", "tie",
+static const char* kModelFlags[] = {"preset", "n-layer", "n-head", "n-embd", "max-seq-len", "pos", "norm", "tie", "bias",
                                     "dropout", "emb-dropout", "attn-dropout", "resid-dropout", "mlp-dropout"};
 
 // Ctrl-C: finish the current step, save, and stop. A second Ctrl-C stops at once.
@@ -175,6 +176,7 @@ static nn::GPTConfig config_from_flags(const Flags& f, int vocab_size) {
     c.pos = nn::parse_pos_scheme(f.get_string("pos"));
     c.norm = nn::parse_norm_placement(f.get_string("norm"));
     c.tie_weights = f.get_switch("tie");
+    c.bias = f.get_switch("bias");
     double all = f.get_float("dropout");
     auto site = [&](const char* name) { return f.given(name) ? f.get_float(name) : all; };
     c.emb_dropout = site("emb-dropout");
@@ -407,7 +409,8 @@ static int run(int argc, char** argv) {
     row("model", std::to_string(config.n_layer) + " layers, " + std::to_string(config.n_head) + " heads, " +
                      std::to_string(config.n_embd) + " wide, max " + std::to_string(config.max_seq_len) + " positions");
     row("switches", std::string("pos ") + nn::to_string(config.pos) + ", norm " + nn::to_string(config.norm) +
-                        ", " + (config.tie_weights ? "tied" : "untied") + " output");
+                        ", " + (config.tie_weights ? "tied" : "untied") + " output" +
+                        (config.bias ? "" : ", no biases"));
     row("dropout", "emb " + fmt("%g", config.emb_dropout) + ", attn " + fmt("%g", config.attn_dropout) + ", resid " +
                        fmt("%g", config.resid_dropout) + ", mlp " + fmt("%g", config.mlp_dropout));
     row("parameters", with_commas(n_params));
@@ -525,6 +528,7 @@ int main(int argc, char** argv) {
     try {
         return run(argc, argv);
     } catch (const std::exception& e) {
+        std::fflush(stdout);  // what the run printed so far comes before the error
         std::fprintf(stderr, "error: %s\n", e.what());
         return 1;
     }

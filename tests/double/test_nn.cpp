@@ -154,6 +154,26 @@ TEST_CASE("GPT gradients in all 36 variants, dropout 0 and dropout 0.1 with a fi
                 }
 }
 
+TEST_CASE("GPT without biases (nanoGPT's choice): gradients, and no bias parameters", "[nn][grad][gpt]") {
+    for (NormPlacement norm : kNorms) {
+        GPTConfig c = tiny(PosScheme::rope, norm, false, 0.1);
+        c.bias = false;
+        INFO(describe(c));
+        GPT model(c, 52);
+        randomize(model, 53);
+        for (const auto& p : model.parameters()) CHECK(p.first.find("bias") == std::string::npos);
+        expect_gradients([&](auto&) {
+            model.dropout_rng() = Rng(77);
+            return model.forward(kIds, B, T, kTargets).loss;
+        }, tensors_of(model.parameters()), 3);
+    }
+    GPTConfig with = tiny(), without = tiny();
+    without.bias = false;
+    // per layer: 2 LayerNorm biases (C each), c_attn (3C), attn c_proj (C), c_fc (4C), mlp c_proj (C);
+    // plus ln_f's bias
+    CHECK(GPT(with).num_parameters() - GPT(without).num_parameters() == 2 * (2 * 8 + 3 * 8 + 8 + 4 * 8 + 8) + 8);
+}
+
 TEST_CASE("GPT logits gradients, through a random projection of (B, T, V)", "[nn][grad][gpt]") {
     GPTConfig c = tiny(PosScheme::relative, NormPlacement::sandwich, false);
     GPT model(c, 43);

@@ -249,6 +249,18 @@ TEST_CASE("Ctrl-C ends the run after the current step and saves a checkpoint", "
     CHECK(train_losses(dir / "out/log.csv").size() == (size_t)saved.info().step);
 }
 
+TEST_CASE("non-finite steps are skipped and reported; ten in a row end the run", "[cli][errors]") {
+    TempDir dir;
+    write_text(dir / "text.txt", little_text());
+    // a learning rate of 1e30 turns the weights into Inf and NaN after the first step
+    Result r = run_train("-i " + dir / "text.txt" + kTiny + " --steps 30 --lr 1e30 --warmup 0 --out " + dir / "out");
+    INFO(r.output);
+    CHECK(r.status == 1);
+    CHECK_THAT(r.output, Contains("step 2/30: loss") && Contains("not finite, step skipped"));
+    CHECK_THAT(r.output, Contains("error: 10 steps in a row had a non-finite loss or gradient"));
+    CHECK_FALSE(access((dir / "out/model.ckpt").c_str(), F_OK) == 0);  // ruined weights are not saved
+}
+
 TEST_CASE("bad flags: one line naming the problem, exit 1, nothing written", "[cli][errors]") {
     TempDir dir;
     write_text(dir / "text.txt", little_text());
