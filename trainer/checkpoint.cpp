@@ -48,23 +48,22 @@ nn::GPTConfig config_from_text(const std::map<std::string, std::string>& kv, con
         if (it == kv.end()) throw Error(source + " has no model setting '" + key + "'");
         return it->second;
     };
-    auto integer = [&](const std::string& key) {
+    // a whole value, converted by `to` (std::stoi or std::stod), or an error naming the key
+    auto parse = [&](const std::string& key, auto to) {
+        const std::string& text = get(key);
         try {
             size_t used = 0;
-            int v = std::stoi(get(key), &used);
-            if (used == get(key).size()) return v;
+            auto v = to(text, &used);
+            if (used == text.size()) return v;
         } catch (const std::logic_error&) {
         }
-        throw Error(source + " has a bad value for model setting '" + key + "': '" + get(key) + "'");
+        throw Error(source + " has a bad value for model setting '" + key + "': '" + text + "'");
+    };
+    auto integer = [&](const std::string& key) {
+        return parse(key, [](const std::string& s, size_t* used) { return std::stoi(s, used); });
     };
     auto number = [&](const std::string& key) {
-        try {
-            size_t used = 0;
-            double v = std::stod(get(key), &used);
-            if (used == get(key).size()) return v;
-        } catch (const std::logic_error&) {
-        }
-        throw Error(source + " has a bad value for model setting '" + key + "': '" + get(key) + "'");
+        return parse(key, [](const std::string& s, size_t* used) { return std::stod(s, used); });
     };
     nn::GPTConfig c;
     c.vocab_size = integer("vocab_size");

@@ -20,26 +20,13 @@
 
 #include "../../trainer/checkpoint.h"
 #include "../../trainer/files.h"
+#include "test_util.h"
 
 using namespace train;
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 
 namespace {
-
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char name[] = "/tmp/test_train_cli.XXXXXX";
-        REQUIRE(mkdtemp(name) != nullptr);
-        path = name;
-    }
-    ~TempDir() {
-        std::string cmd = "rm -rf '" + path + "'";
-        if (std::system(cmd.c_str()) != 0) std::perror("cleanup");
-    }
-    std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
 
 struct Result {
     int status;          // the exit code
@@ -58,23 +45,6 @@ Result run_train(const std::string& args) {
     while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
     int status = pclose(pipe);
     return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
-}
-
-std::vector<std::string> list_dir(const std::string& path) {
-    std::vector<std::string> names;
-    DIR* dir = opendir(path.c_str());
-    if (!dir) return names;
-    while (dirent* e = readdir(dir)) {
-        std::string name = e->d_name;
-        if (name != "." && name != "..") names.push_back(name);
-    }
-    closedir(dir);
-    return names;
-}
-
-void write_text(const std::string& path, const std::string& text) {
-    std::ofstream f(path, std::ios::binary);
-    f << text;
 }
 
 // Some text with enough structure to learn from quickly.

@@ -8,6 +8,7 @@
 
 #include "../../trainer/data.h"
 #include "../../trainer/error.h"
+#include "test_util.h"
 #include "../../trainer/files.h"
 
 using namespace train;
@@ -19,15 +20,6 @@ Tokens iota_tokens(size_t n) {
     Tokens t(n);
     std::iota(t.begin(), t.end(), 0);
     return t;
-}
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
 }
 
 // Every row is consecutive tokens of iota_tokens, and the targets are the inputs plus one.

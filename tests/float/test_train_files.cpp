@@ -16,47 +16,9 @@
 
 #include "../../trainer/error.h"
 #include "../../trainer/files.h"
+#include "test_util.h"
 
 using namespace train;
-
-namespace {
-
-// A fresh empty folder under /tmp, removed with everything in it at the end of the test.
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char name[] = "/tmp/test_train_files.XXXXXX";
-        REQUIRE(mkdtemp(name) != nullptr);
-        path = name;
-    }
-    ~TempDir() {
-        std::string cmd = "chmod -R u+w '" + path + "' && rm -rf '" + path + "'";
-        if (std::system(cmd.c_str()) != 0) std::perror("cleanup");
-    }
-};
-
-std::vector<std::string> list_dir(const std::string& path) {
-    std::vector<std::string> names;
-    DIR* dir = opendir(path.c_str());
-    if (!dir) return names;
-    while (dirent* e = readdir(dir)) {
-        std::string name = e->d_name;
-        if (name != "." && name != "..") names.push_back(name);
-    }
-    closedir(dir);
-    return names;
-}
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
-
-}  // namespace
 
 TEST_CASE("files: read_file returns the bytes, or says what is wrong", "[train][files]") {
     TempDir tmp;
