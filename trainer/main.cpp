@@ -281,14 +281,16 @@ static std::vector<LogRow> read_log(const std::string& path, int64_t last_step) 
     return rows;
 }
 
-static void write_logs(const std::string& out_dir, const std::vector<LogRow>& rows, const std::string& title) {
+// `optimum` (NaN if unknown) is drawn as a dashed line: the best loss any model could reach.
+static void write_logs(const std::string& out_dir, const std::vector<LogRow>& rows, const std::string& title,
+                       double optimum) {
     std::vector<std::pair<int, double>> train_points, val_points;
     for (const LogRow& r : rows) {
         train_points.push_back({(int)r.step, r.train_loss});
         if (!std::isnan(r.val_loss)) val_points.push_back({(int)r.step, r.val_loss});
     }
     write_file_atomic(join_path(out_dir, "log.csv"), csv_of(rows));
-    write_file_atomic(join_path(out_dir, "loss.svg"), loss_svg(train_points, val_points, title));
+    write_file_atomic(join_path(out_dir, "loss.svg"), loss_svg(train_points, val_points, title, optimum));
 }
 
 // ===================================================================================================
@@ -391,7 +393,8 @@ static int run(int argc, char** argv) {
     info.settings = settings_of(flags);
     if (resume) info.settings = saved->info().settings, info.settings["steps"] = flags.value_text("steps");
     std::vector<LogRow> rows = resume ? read_log(join_path(out_dir, "log.csv"), start_step) : std::vector<LogRow>{};
-    write_logs(out_dir, rows, "loss");  // fails now, not after an hour, if the folder cannot be written
+    const std::string plot_title = "loss on " + (input.empty() ? std::string("the grammar corpus") : input);
+    write_logs(out_dir, rows, plot_title, optimum);  // fails now, not in an hour, if the folder is not writable
 
     // FLOPs of one optimisation step: 6 per parameter per token (forward 2, backward 4), plus attention's
     // 12 * layers * C * T per token (Kaplan et al. 2020; PaLM appendix B).
@@ -436,7 +439,7 @@ static int run(int argc, char** argv) {
     auto save = [&](int64_t completed) {
         info.step = completed;
         save_checkpoint(ckpt_path, info, model, &optimizer, &loader);
-        write_logs(out_dir, rows, "loss");
+        write_logs(out_dir, rows, plot_title, optimum);
     };
 
     // ---- 5. the loop
