@@ -1,4 +1,11 @@
 // kernels.cpp: the elementwise kernels (GELU). Matrix multiply is in gemm.cpp.
+
+// GCC vectorises a loop with a clamp (a compare and select) only when it may assume that comparing
+// floats raises no trap; nothing here relies on floating-point traps, so say so (clang needs nothing).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #include "kernels.h"
 
 #include <algorithm>

@@ -1,6 +1,5 @@
 // ops_pointwise.cpp: elementwise ops. Binary ones broadcast a trailing row or a scalar.
 #include <cmath>
-#include <memory>
 #include <stdexcept>
 
 #include "kernels.h"
@@ -186,10 +185,10 @@ Tensor relu(const Tensor& x) {
 // they vectorise (GELU runs on the 4C-wide MLP activations, the largest tensors of a step).
 Tensor gelu(const Tensor& x) {
     Tensor out = Tensor::empty(x.shape());
-    auto t = std::make_shared<std::vector<real>>((size_t)x.numel());  // tanh(u), saved for backward
-    gelu_forward(x.data(), out.data(), t->data(), x.numel());
+    Tensor t = Tensor::empty(x.shape());  // tanh(u), saved for backward
+    gelu_forward(x.data(), out.data(), t.data(), x.numel());
     return record(out, "gelu", {x}, [x, t](const Tensor& out) {
-        gelu_backward(x.data(), t->data(), out.grad_buffer(), x.grad_buffer(), x.numel());
+        gelu_backward(x.data(), t.data(), out.grad_buffer(), x.grad_buffer(), x.numel());
     });
 }
 

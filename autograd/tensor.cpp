@@ -2,11 +2,14 @@
 #include "tensor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <unordered_set>
 
+#include "memory.h"
+#include "profiler.h"
 #include "rng.h"
 
 namespace ag {
@@ -24,15 +27,12 @@ std::string shape_str(const Shape& shape) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Storage: 64-byte aligned so that SIMD kernels may use aligned loads on whole buffers.
+// Storage: 64-byte aligned so that SIMD kernels may use aligned loads on whole buffers; the memory
+// comes from the caching allocator (memory.h), which reuses freed blocks of the same size.
 
-Storage::Storage(size_t n) : data(nullptr), size(n) {
-    size_t bytes = std::max<size_t>(64, (n * sizeof(real) + 63) / 64 * 64);
-    data = static_cast<real*>(std::aligned_alloc(64, bytes));
-    if (!data) throw std::runtime_error("out of memory allocating " + std::to_string(bytes) + " bytes");
-}
+Storage::Storage(size_t n) : data(static_cast<real*>(allocate(n * sizeof(real)))), size(n) {}
 
-Storage::~Storage() { std::free(data); }
+Storage::~Storage() { deallocate(data, size * sizeof(real)); }
 
 // ---------------------------------------------------------------------------------------------------
 // Freeing a graph. A chain of 10,000 ops is a chain of 10,000 shared pointers; letting them unwind
@@ -164,6 +164,7 @@ NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false;
 NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
 
 Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs, BackwardFn backward) {
+    if (profiler::enabled()) profiler::on_record(name);
     if (!g_grad_enabled) return out;
     auto node = std::make_shared<Node>();
     node->name = name;
@@ -226,7 +227,14 @@ void Tensor::backward(bool retain_graph) const {
     for (const std::shared_ptr<TensorImpl>& t : order) {
         if (!t->node) continue;  // a leaf: its grad is the result
         Tensor out(t);
-        t->node->backward(out);
+        if (profiler::enabled()) {
+            auto start = std::chrono::steady_clock::now();
+            t->node->backward(out);
+            std::chrono::duration<double, std::milli> ms = std::chrono::steady_clock::now() - start;
+            profiler::on_backward(t->node->name, ms.count());
+        } else {
+            t->node->backward(out);
+        }
         t->grad.reset();  // a non-leaf's gradient has been passed on; it is not kept (as in PyTorch)
         if (!retain_graph) {
             t->node.reset();

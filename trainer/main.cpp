@@ -19,6 +19,7 @@
 #include <map>
 #include <sstream>
 
+#include "../autograd/profiler.h"
 #include "../nn/gpt.h"
 #include "../optim/optim.h"
 #include "checkpoint.h"
@@ -78,13 +79,14 @@ static const std::vector<FlagSpec> kFlags = {
     {"evaluation", "sample-only", 0, FlagKind::Switch, "false", "generate from the checkpoint in --out, without training"},
     {"output", "out", 'o', FlagKind::String, "out", "folder for model.ckpt, log.csv and loss.svg", "DIR"},
     {"output", "resume", 0, FlagKind::Switch, "false", "continue the run saved in --out exactly where it stopped"},
+    {"output", "profile", 0, FlagKind::Switch, "false", "at the end, print where a step's time went, op by op (forward and backward)"},
     {"output", "stop-after", 0, FlagKind::Int, "0", "end this session after that step, saving a checkpoint to --resume from (0: run to --steps)"},
 };
 
 // Flags that may differ when a run is resumed; every other training flag must match the checkpoint.
 static const char* kChangeableOnResume[] = {"steps", "threads", "eval-every", "eval-batches", "sample-every",
                                             "sample-len", "prompt", "temperature", "top-k", "out", "resume",
-                                            "stop-after"};
+                                            "stop-after", "profile"};
 static const char* kModelFlags[] = {"preset", "n-layer", "n-head", "n-embd", "max-seq-len", "pos", "norm", "tie", "bias",
                                     "dropout", "emb-dropout", "attn-dropout", "resid-dropout", "mlp-dropout"};
 
@@ -235,6 +237,26 @@ static std::string sample_text(nn::GPT& model, const Tokenizer& tok, const Flags
     ag::Rng rng(seed);  // its own generator: sampling never disturbs the training run's randomness
     std::vector<int> out = sample_tokens(model, tok.encode(prompt), s, rng);
     return (f.get_string("prompt").empty() ? "" : prompt) + tok.decode(out);
+}
+
+// ===================================================================================================
+// --profile: the time of the average step, by op (forward and backward) and by trainer phase.
+
+static double ms_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+static void print_profile(int64_t steps) {
+    std::vector<ag::profiler::Entry> entries = ag::profiler::entries();
+    double total = 0;
+    for (const auto& e : entries) total += e.forward_ms + e.backward_ms;
+    if (steps <= 0 || total <= 0) return;
+    std::printf("profile over %lld steps (the first left out): %.1f ms per step\n", (long long)steps, total / (double)steps);
+    std::printf("  %-22s %12s %12s %10s %8s\n", "op or phase", "forward ms", "backward ms", "% of step", "calls");
+    for (const auto& e : entries)
+        std::printf("  %-22s %12.2f %12.2f %9.1f%% %8.1f\n", e.name.c_str(), e.forward_ms / (double)steps,
+                    e.backward_ms / (double)steps, 100 * (e.forward_ms + e.backward_ms) / total,
+                    (double)e.calls / (double)steps);
 }
 
 // ===================================================================================================
@@ -447,6 +469,7 @@ static int run(int argc, char** argv) {
     const int eval_every = flags.get_int("eval-every"), sample_every = flags.get_int("sample-every");
     const int eval_batches = flags.get_int("eval-batches");
     const int64_t stop_after = flags.get_int("stop-after");
+    const bool profile = flags.get_switch("profile");
     int bad_in_a_row = 0;
     double last_val = NAN, time_in_steps = 0;
     int64_t timed_steps = 0, step = start_step;
@@ -456,16 +479,24 @@ static int run(int argc, char** argv) {
         auto t0 = std::chrono::steady_clock::now();
         double lr = optim::learning_rate(schedule, step);
 
+        if (profile && step == start_step + 1) ag::profiler::enable(true);  // the first step only warms up
         // forward and backward over `accumulation` micro-batches; gradients add up in .grad
+        auto phase = std::chrono::steady_clock::now();
         optimizer.zero_grad();
+        ag::profiler::add("zero_grad", ms_since(phase), 0);
         double loss = 0;
         for (int64_t micro = 0; micro < accumulation; ++micro) {
+            phase = std::chrono::steady_clock::now();
             loader.next(batch);
+            ag::profiler::add("data", ms_since(phase), 0);
+            ag::profiler::mark();
             ag::Tensor l = model.forward(batch.inputs, B, T, batch.targets).loss;
             loss += l.item() / (double)accumulation;
             (l * (ag::real)(1.0 / (double)accumulation)).backward();
         }
+        phase = std::chrono::steady_clock::now();
         double norm = optim::clip_grad_norm(params, grad_clip);
+        ag::profiler::add("clip_grad_norm", ms_since(phase), 0);
 
         // a step whose loss or gradient is not finite would ruin the weights: skip it and say so
         if (!std::isfinite(loss) || !std::isfinite(norm)) {
@@ -475,7 +506,11 @@ static int run(int argc, char** argv) {
             continue;
         }
         bad_in_a_row = 0;
+        phase = std::chrono::steady_clock::now();
         optimizer.step(lr);
+        ag::profiler::add("adamw", ms_since(phase), 0);
+        bool profiling = ag::profiler::enabled();
+        ag::profiler::enable(false);  // evaluation and sampling are not part of a step
 
         double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         if (step > start_step) time_in_steps += ms, ++timed_steps;  // the first step warms caches up
@@ -498,6 +533,7 @@ static int run(int argc, char** argv) {
                         sample_text(model, tokenizer, flags, seed + (uint64_t)step).c_str());
         }
         std::fflush(stdout);
+        ag::profiler::enable(profiling);
         if (stop_after && step + 1 == stop_after && !last) {
             ++step;
             save(step);
@@ -524,6 +560,7 @@ static int run(int argc, char** argv) {
     if (!std::isnan(last_val)) std::printf("final %s\n", val_report(last_val).c_str());
     std::printf("wrote %s, %s, %s\n", ckpt_path.c_str(), join_path(out_dir, "log.csv").c_str(),
                 join_path(out_dir, "loss.svg").c_str());
+    if (profile) print_profile(step - start_step - 1);
     return 0;
 }
 

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <memory>
 
+#include "../../autograd/memory.h"
 #include "../../autograd/ops.h"
 
 using namespace ag;
@@ -175,4 +176,22 @@ TEST_CASE("backward starts only from a one-element tensor", "[engine][errors]") 
     Tensor a = leaf({2}, {1, 2});
     REQUIRE_THROWS_WITH(exp(a).backward(), Contains("shape [2]") && Contains("one-element"));
     REQUIRE_THROWS_WITH(exp(a).requires_grad_(), Contains("only a leaf"));
+}
+
+TEST_CASE("the caching allocator: a repeated step takes nothing new from the system", "[engine][memory]") {
+    Rng rng(9);
+    Tensor W = Tensor::randn({16, 8}, rng).requires_grad_(), x = Tensor::randn({4, 8}, rng);
+    auto step = [&] {
+        Tensor loss = mean(gelu(linear(x, W)));
+        loss.backward();
+    };
+    step();  // the first step fills the cache (and allocates W's gradient)
+    MemoryStats before = memory_stats();
+    for (int i = 0; i < 3; ++i) step();
+    MemoryStats after = memory_stats();
+    CHECK(after.from_system == before.from_system);  // every block came from the cache
+    CHECK(after.allocations > before.allocations);
+    CHECK(after.in_use == before.in_use);            // and all of it went back
+    release_cached_memory();
+    CHECK(memory_stats().cached == 0);
 }
