@@ -30,6 +30,10 @@ static std::string format_number(double v) {
     return buf;
 }
 
+// Rows are independent, so the row loops below share them between threads (OpenMP), once a tensor is
+// big enough for that to pay: below about 32k values, starting the threads costs more than it saves.
+constexpr int64_t kRowsInParallel = 1 << 15;
+
 static void need_last_axis(const char* op, const Tensor& x) {
     if (x.dim() < 1 || x.size(-1) == 0)
         throw std::invalid_argument(std::string(op) + ": shape " + x.shape_str() + " has no last axis to work on");
@@ -42,6 +46,7 @@ Tensor softmax(const Tensor& x) {
     need_last_axis("softmax", x);
     int64_t N = x.size(-1), rows = x.numel() / N;
     Tensor out = Tensor::empty(x.shape());
+#pragma omp parallel for if (rows * N > kRowsInParallel)
     for (int64_t r = 0; r < rows; ++r) {
         const real* xr = x.data() + r * N;
         real* yr = out.data() + r * N;
@@ -52,6 +57,8 @@ Tensor softmax(const Tensor& x) {
     }
     return record(out, "softmax", {x}, [x, N, rows](const Tensor& out) {
         // dy_j/dx_i = y_j (delta_ij - y_i)  =>  dx_i += y_i (dy_i - sum_j dy_j y_j)
+        out.grad_buffer(), x.grad_buffer();  // allocate before the threads start
+#pragma omp parallel for if (rows * N > kRowsInParallel)
         for (int64_t r = 0; r < rows; ++r) {
             const real *y = out.data() + r * N, *dy = out.grad_buffer() + r * N;
             real* dx = x.grad_buffer() + r * N;
@@ -95,8 +102,6 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int 
         throw std::invalid_argument("cross_entropy: " + std::to_string(targets.size()) + " targets given for logits " +
                                     logits.shape_str() + " (" + std::to_string(rows) + " rows of " +
                                     std::to_string(V) + " classes)");
-    std::vector<real> lse(rows);  // saved for backward, so softmax can be recomputed without storing it
-    double total = 0;
     int64_t counted = 0;
     for (int64_t r = 0; r < rows; ++r) {
         int t = targets[r];
@@ -104,16 +109,26 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int 
         if (t < 0 || t >= V)
             throw std::out_of_range("cross_entropy: target " + std::to_string(t) + " at row " + std::to_string(r) +
                                     " is out of range for " + std::to_string(V) + " classes");
-        const real* xr = logits.data() + r * V;
-        lse[r] = row_logsumexp(xr, V);
-        total += lse[r] - xr[t];
         ++counted;
     }
+    std::vector<real> lse(rows);       // saved for backward, so softmax can be recomputed without storing it
+    std::vector<double> row_loss(rows, 0.0);
+#pragma omp parallel for if (rows * V > kRowsInParallel)
+    for (int64_t r = 0; r < rows; ++r) {
+        if (targets[r] == ignore_index) continue;
+        const real* xr = logits.data() + r * V;
+        lse[r] = row_logsumexp(xr, V);
+        row_loss[r] = lse[r] - xr[targets[r]];
+    }
+    double total = 0;  // summed in row order, so the loss does not depend on the number of threads
+    for (double l : row_loss) total += l;
     Tensor out = Tensor::empty({});
     out.data()[0] = counted ? (real)(total / counted) : real(0);
     return record(out, "cross_entropy", {logits}, [logits, targets, ignore_index, lse, V, counted](const Tensor& out) {
         // dloss/dx_r[j] = (softmax(x_r)[j] - [j == t_r]) / n  for every counted row r
         real scale = out.grad_buffer()[0] / (real)counted;
+        logits.grad_buffer();  // allocate before the threads start
+#pragma omp parallel for if ((int64_t)targets.size() * V > kRowsInParallel)
         for (size_t r = 0; r < targets.size(); ++r) {
             if (targets[r] == ignore_index) continue;
             const real* xr = logits.data() + r * V;
@@ -139,50 +154,59 @@ Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real e
                                     " do not fit (the bias must be (C) for x (..., C))");
     Tensor out = Tensor::empty(x.shape());
     std::vector<real> mean(rows), rstd(rows);  // saved for backward
+    const real* g = gain.data();
+    const real* b = bias.defined() ? bias.data() : nullptr;
+#pragma omp parallel for if (rows * C > kRowsInParallel)
     for (int64_t r = 0; r < rows; ++r) {
         const real* xr = x.data() + r * C;
         double mu = 0, var = 0;
+#pragma omp simd reduction(+ : mu)
         for (int64_t j = 0; j < C; ++j) mu += xr[j];
         mu /= C;
+#pragma omp simd reduction(+ : var)
         for (int64_t j = 0; j < C; ++j) var += (xr[j] - mu) * (xr[j] - mu);
         var /= C;
         mean[r] = (real)mu;
         rstd[r] = (real)(1 / std::sqrt(var + eps));
         real* yr = out.data() + r * C;
-        for (int64_t j = 0; j < C; ++j)
-            yr[j] = (xr[j] - mean[r]) * rstd[r] * gain.data()[j] + (bias.defined() ? bias.data()[j] : real(0));
+        for (int64_t j = 0; j < C; ++j) yr[j] = (xr[j] - mean[r]) * rstd[r] * g[j] + (b ? b[j] : real(0));
     }
     return record(out, "layernorm", {x, gain, bias}, [x, gain, bias, mean, rstd, C, rows](const Tensor& out) {
-        // With g = dy * gain (the gradient reaching xhat):
+        // With xhat = (x - mean) * rstd and g = dy * gain (the gradient reaching xhat):
         //   dx     += rstd * (g - mean(g) - xhat * mean(g * xhat))
         //   dgain  += dy * xhat,  dbias += dy      (summed over rows)
         const real* dy_all = out.grad_buffer();
-        for (int64_t r = 0; r < rows; ++r) {
-            const real *xr = x.data() + r * C, *dy = dy_all + r * C;
-            double g_mean = 0, gx_mean = 0;
-            for (int64_t j = 0; j < C; ++j) {
-                real xhat = (xr[j] - mean[r]) * rstd[r];
-                real g = dy[j] * gain.data()[j];
-                g_mean += g;
-                gx_mean += g * xhat;
-            }
-            g_mean /= C;
-            gx_mean /= C;
-            if (x.requires_grad()) {
-                real* dx = x.grad_buffer() + r * C;
+        const real* gain_v = gain.data();
+        if (x.requires_grad()) {
+            real* dx_all = x.grad_buffer();
+#pragma omp parallel for if (rows * C > kRowsInParallel)
+            for (int64_t r = 0; r < rows; ++r) {
+                const real *xr = x.data() + r * C, *dy = dy_all + r * C;
+                double g_mean = 0, gx_mean = 0;
+#pragma omp simd reduction(+ : g_mean, gx_mean)
                 for (int64_t j = 0; j < C; ++j) {
                     real xhat = (xr[j] - mean[r]) * rstd[r];
-                    dx[j] += rstd[r] * (dy[j] * gain.data()[j] - (real)g_mean - xhat * (real)gx_mean);
+                    g_mean += dy[j] * gain_v[j];
+                    gx_mean += dy[j] * gain_v[j] * xhat;
+                }
+                g_mean /= C;
+                gx_mean /= C;
+                real* dx = dx_all + r * C;
+                for (int64_t j = 0; j < C; ++j) {
+                    real xhat = (xr[j] - mean[r]) * rstd[r];
+                    dx[j] += rstd[r] * (dy[j] * gain_v[j] - (real)g_mean - xhat * (real)gx_mean);
                 }
             }
-            if (gain.requires_grad()) {
-                real* dgain = gain.grad_buffer();
+        }
+        // the parameters' gradients sum over rows: one thread, rows in order, vectorised along C
+        real* dgain = gain.requires_grad() ? gain.grad_buffer() : nullptr;
+        real* dbias = bias.defined() && bias.requires_grad() ? bias.grad_buffer() : nullptr;
+        for (int64_t r = 0; r < rows && (dgain || dbias); ++r) {
+            const real *xr = x.data() + r * C, *dy = dy_all + r * C;
+            if (dgain)
                 for (int64_t j = 0; j < C; ++j) dgain[j] += dy[j] * (xr[j] - mean[r]) * rstd[r];
-            }
-            if (bias.defined() && bias.requires_grad()) {
-                real* dbias = bias.grad_buffer();
+            if (dbias)
                 for (int64_t j = 0; j < C; ++j) dbias[j] += dy[j];
-            }
         }
     });
 }
