@@ -1,5 +1,19 @@
 // gemm.cpp: matrix multiply, plainly and quickly.
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__AVX512F__) || defined(__AVX2__)
+// GCC 12's own AVX-512 header trips its -Wuninitialized (GCC bug 105593); the warning is about the header.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#endif
 
 #include "kernels.h"
 
@@ -28,86 +42,300 @@ void gemm_reference(bool transpose_a, bool transpose_b, int64_t M, int64_t N, in
 }
 
 // ---------------------------------------------------------------------------------------------------
-// The optimised kernel, in the classic shape of Goto & van de Geijn (2008), "Anatomy of
-// high-performance matrix multiplication":
+// The optimised kernel, in the shape of Goto & van de Geijn (2008), "Anatomy of high-performance
+// matrix multiplication", with the loop order of the BLIS papers (Van Zee & van de Geijn 2015):
 //
-//   the output is cut into tiles of MC x NC; OpenMP hands whole tiles to threads, so threads never
-//   write the same element and need no locks;
-//   for each slice of KC along the inner dimension, a tile copies ("packs") its MC x KC piece of A
-//   and KC x NC piece of B into small contiguous buffers that stay in the L2/L1 caches, laid out in
-//   the order the micro-kernel reads them;
-//   the micro-kernel computes an MR x NR block of C in registers: for each p, MR values of A times
-//   NR values of B, NR being two SIMD vectors wide, so the compiler turns the inner loop into FMAs.
+//   for each column block of NC            (jc)
+//     for each inner slice of KC           (pc)   pack op(B)[pc, jc] (KC x NC) into b_pack
+//       for each row block of MC           (ic)   pack op(A)[ic, pc] (MC x KC) into a_pack
+//         for each column panel of NR      (jr)   this KC x NR sliver of b_pack stays in L1
+//           for each row panel of MR       (ir)   this MR x KC sliver of a_pack streams from L2
+//             micro-kernel: C[ir, jr] (MR x NR) += a sliver times b sliver, held in registers
 //
-// Packing also absorbs the transposes: op(A) and op(B) always come out in the same layout.
+// Packing copies each operand into the exact order the micro-kernel reads it, so the micro-kernel
+// only ever walks two contiguous arrays; it also absorbs the transposes (op(A), op(B) always come out
+// the same) and pads ragged edges with zeros. Each packed element is used MC or NC times, so the copy
+// is cheap next to the 2*MC*NC*KC flops it feeds.
+//
+// Threads (OpenMP) split C into one rectangle each, cutting whichever side makes less repeated
+// packing; each thread then runs the loops above on its rectangle with its own buffers, so threads
+// never write the same element and need no locks or barriers.
 
 namespace {
 
-constexpr int64_t VEC = 64 / sizeof(real);  // values in one 512-bit vector: 16 floats or 8 doubles
-constexpr int64_t MR = 6;                   // rows of C per micro-kernel
-constexpr int64_t NR = 2 * VEC;             // columns of C per micro-kernel
-constexpr int64_t KC = 256;                 // inner-dimension slice
-constexpr int64_t MC = 16 * MR;             // tile rows    (96)
-constexpr int64_t NC = 8 * NR;              // tile columns (256 floats, 128 doubles)
+// ---- register blocking: the micro-kernel, one per instruction set, chosen at build time.
+//
+// The micro-kernel keeps an MR x NR block of C in vector registers. Each step p loads NR values of
+// op(B) (NR / lanes vectors), then for each of the MR rows broadcasts one value of op(A) and does
+// NR / lanes fused multiply-adds. So each step does MR * NR / lanes FMAs for NR / lanes loads plus MR
+// broadcasts. The block must be big enough that the FMA units never wait (an FMA takes 4 cycles and
+// two can start per cycle, so we need at least 8 independent accumulators) and that loads stay below
+// the FMA count, yet fit in the register file with room for the B vectors and a broadcast.
+//
+//   AVX-512 (32 registers of 16 floats): 12 x 32 -> 24 accumulators, 2 B vectors, 1 broadcast.
+//   AVX2+FMA (16 registers of 8 floats):  6 x 16 -> 12 accumulators, 2 B vectors, 1 broadcast.
+//   portable C++ (float or double):       6 x two 512-bit vectors' worth, left to the compiler.
+//
+// micro_kernel(kc, a, b, c, ldc, add): c (MR x NR, row stride ldc) = (add ? c : 0) + a @ b, where
+// a holds kc steps of MR values (a[p * MR + i] = op(A)[i][p]) and b kc steps of NR values
+// (b[p * NR + j] = op(B)[p][j]).
 
-// Pack rows [i0, i0 + mc) and inner indices [p0, p0 + kc) of op(A) as consecutive panels of MR rows:
-// panel r, step p holds op(A)[i0 + r*MR + 0 .. MR-1][p0 + p]. Rows past M are zero.
+#if defined(__AVX512F__) && !defined(AUTOGRAD_DOUBLE)
+
+constexpr int64_t MR = 12, NR = 32;
+const char* const kernel_name = "avx512 12x32";
+
+void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict c,
+                  int64_t ldc, bool add) {
+    __m512 acc[MR][2];
+    for (int i = 0; i < MR; ++i) {
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+        _mm_prefetch((const char*)(c + i * ldc), _MM_HINT_T0);  // C's rows arrive while we compute
+        _mm_prefetch((const char*)(c + i * ldc + 16), _MM_HINT_T0);
+    }
+    for (int64_t p = 0; p < kc; ++p, a += MR, b += NR) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        for (int i = 0; i < MR; ++i) {
+            __m512 ai = _mm512_set1_ps(a[i]);
+            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+        }
+    }
+    for (int i = 0; i < MR; ++i, c += ldc) {
+        if (add) {
+            acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(c));
+            acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_loadu_ps(c + 16));
+        }
+        _mm512_storeu_ps(c, acc[i][0]);
+        _mm512_storeu_ps(c + 16, acc[i][1]);
+    }
+}
+
+// Transpose a 16 x 16 block held in 16 registers (r[i] = row i) in place, so that r[q] = column q:
+// interleave 32-bit pairs of rows, then 64-bit pairs, then shuffle 128-bit quarters between registers.
+void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {  // t[i] = r[i][0] r[i+1][0] r[i][1] r[i+1][1] ..., per 128-bit quarter
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int g = 0; g < 16; g += 4) {  // u[g + k], quarter L: rows g..g+3 of column 4L + k
+        u[g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[g]), _mm512_castps_pd(t[g + 2])));
+        u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[g]), _mm512_castps_pd(t[g + 2])));
+        u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[g + 1]), _mm512_castps_pd(t[g + 3])));
+        u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[g + 1]), _mm512_castps_pd(t[g + 3])));
+    }
+    for (int k = 0; k < 4; ++k) {  // gather quarter L of u[k], u[4 + k], u[8 + k], u[12 + k] into column 4L + k
+        __m512 lo01 = _mm512_shuffle_f32x4(u[k], u[4 + k], _MM_SHUFFLE(1, 0, 1, 0));
+        __m512 lo23 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], _MM_SHUFFLE(1, 0, 1, 0));
+        __m512 hi01 = _mm512_shuffle_f32x4(u[k], u[4 + k], _MM_SHUFFLE(3, 2, 3, 2));
+        __m512 hi23 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], _MM_SHUFFLE(3, 2, 3, 2));
+        r[0 + k] = _mm512_shuffle_f32x4(lo01, lo23, _MM_SHUFFLE(2, 0, 2, 0));
+        r[4 + k] = _mm512_shuffle_f32x4(lo01, lo23, _MM_SHUFFLE(3, 1, 3, 1));
+        r[8 + k] = _mm512_shuffle_f32x4(hi01, hi23, _MM_SHUFFLE(2, 0, 2, 0));
+        r[12 + k] = _mm512_shuffle_f32x4(hi01, hi23, _MM_SHUFFLE(3, 1, 3, 1));
+    }
+}
+
+#elif defined(__AVX2__) && defined(__FMA__) && !defined(AUTOGRAD_DOUBLE)
+
+constexpr int64_t MR = 6, NR = 16;
+const char* const kernel_name = "avx2 6x16";
+
+void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict c,
+                  int64_t ldc, bool add) {
+    __m256 acc[MR][2];
+    for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < kc; ++p, a += MR, b += NR) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        for (int i = 0; i < MR; ++i) {
+            __m256 ai = _mm256_broadcast_ss(a + i);
+            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+        }
+    }
+    for (int i = 0; i < MR; ++i, c += ldc) {
+        if (add) {
+            acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(c));
+            acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(c + 8));
+        }
+        _mm256_storeu_ps(c, acc[i][0]);
+        _mm256_storeu_ps(c + 8, acc[i][1]);
+    }
+}
+
+#else
+
+constexpr int64_t MR = 6, NR = 2 * 64 / sizeof(real);  // 6 x 32 floats or 6 x 16 doubles
+const char* const kernel_name = "portable 6x(2 vectors)";
+
+void micro_kernel(int64_t kc, const real* __restrict a, const real* __restrict b, real* __restrict c,
+                  int64_t ldc, bool add) {
+    alignas(64) real acc[MR][NR] = {};
+    for (int64_t p = 0; p < kc; ++p, a += MR, b += NR)
+        for (int64_t i = 0; i < MR; ++i) {
+            real ai = a[i];
+#pragma omp simd
+            for (int64_t j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
+        }
+    for (int64_t i = 0; i < MR; ++i, c += ldc)
+        for (int64_t j = 0; j < NR; ++j) c[j] = add ? c[j] + acc[i][j] : acc[i][j];
+}
+
+#endif
+
+// ---- cache blocking (measured on the AVX-512 machine; KC 256..768 and MC 96..384 are within a few %).
+// The MC x KC block of a (192 x 512 floats, 384 KB) sits in L2 and is swept once per sliver of b; a
+// KC x NR sliver of b (64 KB) is reused by every sliver of a from L1/L2; the KC x NC block of b goes
+// through L2/L3. A big KC means C, read and written once per KC slice, moves through memory less often.
+constexpr int64_t KC = 512;
+constexpr int64_t MC = 16 * MR;   // 192 rows for AVX-512
+constexpr int64_t NC = 128 * NR;  // 4096 columns for AVX-512
+
+// A 64-byte aligned scratch buffer per thread, grown on demand and kept for the next call.
+real* scratch(int which, int64_t n) {
+    struct Buffer {
+        std::unique_ptr<real, decltype(&std::free)> data{nullptr, &std::free};
+        int64_t size = 0;
+    };
+    static thread_local Buffer buffers[2];
+    Buffer& buf = buffers[which];
+    if (buf.size < n) {
+        size_t bytes = (n * sizeof(real) + 63) / 64 * 64;
+        buf.data.reset(static_cast<real*>(std::aligned_alloc(64, bytes)));
+        buf.size = n;
+    }
+    return buf.data.get();
+}
+
+// Copy a block that is stored transposed: out[p * W + j] = src[j * ld + p] for p < kc and j < rows,
+// and 0 for rows <= j < W. Both packs need it for a row-major operand read along its rows.
+void pack_transposed(const real* src, int64_t ld, int64_t rows, int64_t kc, int64_t W, real* out) {
+#if defined(__AVX512F__) && !defined(AUTOGRAD_DOUBLE)
+    // 16 x 16 tiles: load 16 rows of 16 values, transpose them in registers, store 16 columns.
+    // Masks cover the ragged ends (fewer than 16 values along p, or fewer than 16 lanes of W).
+    for (int64_t j0 = 0; j0 < W; j0 += 16) {
+        __mmask16 lanes = (__mmask16)((1u << std::min<int64_t>(16, W - j0)) - 1);
+        for (int64_t p0 = 0; p0 < kc; p0 += 16) {
+            int64_t steps = std::min<int64_t>(16, kc - p0);
+            __mmask16 along = (__mmask16)((1u << steps) - 1);
+            __m512 r[16];
+            for (int64_t i = 0; i < 16; ++i)
+                r[i] = j0 + i < rows ? _mm512_maskz_loadu_ps(along, src + (j0 + i) * ld + p0) : _mm512_setzero_ps();
+            transpose16(r);
+            for (int64_t q = 0; q < steps; ++q) _mm512_mask_storeu_ps(out + (p0 + q) * W + j0, lanes, r[q]);
+        }
+    }
+#else
+    for (int64_t j = 0; j < W; ++j)
+        for (int64_t p = 0; p < kc; ++p) out[p * W + j] = j < rows ? src[j * ld + p] : real(0);
+#endif
+}
+
+// Pack rows [i0, i0 + mc) and inner indices [p0, p0 + kc) of op(A) as consecutive slivers of MR rows:
+// sliver r, step p holds op(A)[i0 + r*MR + 0 .. MR-1][p0 + p]. Rows past the end are zero.
 void pack_a(const real* A, bool ta, int64_t M, int64_t K, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
             real* out) {
-    for (int64_t r = 0; r < mc; r += MR)
-        for (int64_t p = 0; p < kc; ++p)
-            for (int64_t i = 0; i < MR; ++i)
-                *out++ = (r + i < mc) ? a_at(A, ta, M, K, i0 + r + i, p0 + p) : real(0);
-}
-
-// Pack inner indices [p0, p0 + kc) and columns [j0, j0 + nc) of op(B) as consecutive panels of NR
-// columns: panel c, step p holds op(B)[p0 + p][j0 + c*NR + 0 .. NR-1]. Columns past N are zero.
-void pack_b(const real* B, bool tb, int64_t N, int64_t K, int64_t j0, int64_t nc, int64_t p0, int64_t kc,
-            real* out) {
-    for (int64_t c = 0; c < nc; c += NR)
-        for (int64_t p = 0; p < kc; ++p)
-            for (int64_t j = 0; j < NR; ++j)
-                *out++ = (c + j < nc) ? b_at(B, tb, N, K, p0 + p, j0 + c + j) : real(0);
-}
-
-// acc (MR x NR) = sum over p of a[p] (MR values) outer-product b[p] (NR values).
-inline void micro_kernel(int64_t kc, const real* __restrict a, const real* __restrict b, real acc[MR][NR]) {
-    for (int64_t i = 0; i < MR; ++i)
-        for (int64_t j = 0; j < NR; ++j) acc[i][j] = 0;
-    for (int64_t p = 0; p < kc; ++p) {
-        for (int64_t i = 0; i < MR; ++i) {
-            real ai = a[p * MR + i];
-#pragma omp simd
-            for (int64_t j = 0; j < NR; ++j) acc[i][j] += ai * b[p * NR + j];
+    for (int64_t r = 0; r < mc; r += MR, out += MR * kc) {
+        int64_t rows = std::min(MR, mc - r);
+        if (ta) {  // A is K x M: the MR values of one step are contiguous
+            for (int64_t p = 0; p < kc; ++p) {
+                const real* src = A + (p0 + p) * M + i0 + r;
+                if (rows == MR)
+                    std::memcpy(out + p * MR, src, MR * sizeof(real));
+                else
+                    for (int64_t i = 0; i < MR; ++i) out[p * MR + i] = i < rows ? src[i] : real(0);
+            }
+        } else {  // A is M x K: MR rows, each read along p
+            pack_transposed(A + (i0 + r) * K + p0, K, rows, kc, MR, out);
         }
     }
 }
 
-// One MC x NC tile of C, starting at row i0 and column j0.
-void gemm_tile(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A, const real* B, real* C,
-               bool accumulate, int64_t i0, int64_t j0) {
-    alignas(64) static thread_local real a_pack[MC * KC];
-    alignas(64) static thread_local real b_pack[KC * NC];
-    int64_t mc = std::min(MC, M - i0), nc = std::min(NC, N - j0);
-    for (int64_t p0 = 0; p0 < K; p0 += KC) {
-        int64_t kc = std::min(KC, K - p0);
-        pack_a(A, ta, M, K, i0, mc, p0, kc, a_pack);
-        pack_b(B, tb, N, K, j0, nc, p0, kc, b_pack);
-        bool overwrite = (p0 == 0 && !accumulate);
-        for (int64_t r = 0; r < mc; r += MR)
-            for (int64_t c = 0; c < nc; c += NR) {
-                alignas(64) real acc[MR][NR];
-                micro_kernel(kc, a_pack + r * kc, b_pack + c * kc, acc);
-                int64_t rows = std::min(MR, mc - r), cols = std::min(NR, nc - c);
-                for (int64_t i = 0; i < rows; ++i) {
-                    real* crow = C + (i0 + r + i) * N + j0 + c;
-                    for (int64_t j = 0; j < cols; ++j) crow[j] = overwrite ? acc[i][j] : crow[j] + acc[i][j];
-                }
+// Pack inner indices [p0, p0 + kc) and columns [j0, j0 + nc) of op(B) as consecutive slivers of NR
+// columns: sliver c, step p holds op(B)[p0 + p][j0 + c*NR + 0 .. NR-1]. Columns past the end are zero.
+void pack_b(const real* B, bool tb, int64_t N, int64_t K, int64_t j0, int64_t nc, int64_t p0, int64_t kc,
+            real* out) {
+    for (int64_t c = 0; c < nc; c += NR, out += NR * kc) {
+        int64_t cols = std::min(NR, nc - c);
+        if (!tb) {  // B is K x N: one step is a contiguous run of NR values
+            for (int64_t p = 0; p < kc; ++p) {
+                const real* src = B + (p0 + p) * N + j0 + c;
+                if (cols == NR)
+                    std::memcpy(out + p * NR, src, NR * sizeof(real));
+                else
+                    for (int64_t j = 0; j < NR; ++j) out[p * NR + j] = j < cols ? src[j] : real(0);
             }
+        } else {  // B is N x K: NR rows, each read along p
+            pack_transposed(B + (j0 + c) * K + p0, K, cols, kc, NR, out);
+        }
     }
 }
 
+// Ask for the cache lines that pack_b will read for the sliver of op(B) at inner indices [p0, p0 + kc)
+// and columns [j0, j0 + cols), piece `part` of `parts`, so that they arrive from memory while the
+// sliver before it is in use. (Packing B is a stream from memory for big weights: it costs about 10%
+// of the time unless it overlaps the arithmetic.)
+void prefetch_b(const real* B, bool tb, int64_t N, int64_t K, int64_t j0, int64_t cols, int64_t p0, int64_t kc,
+                int64_t part, int64_t parts) {
+    const int64_t per_line = 64 / sizeof(real);
+    const real* base = tb ? B + j0 * K + p0 : B + p0 * N + j0;  // runs of `len` values, `ld` apart
+    int64_t runs = tb ? cols : kc, len = tb ? kc : cols, ld = tb ? K : N;
+    int64_t lines_per_run = (len + per_line - 1) / per_line, lines = runs * lines_per_run;
+    for (int64_t l = lines * part / parts; l < lines * (part + 1) / parts; ++l)
+        __builtin_prefetch(base + (l / lines_per_run) * ld + (l % lines_per_run) * per_line, 0, 2);
+}
+
+// C[i0:i1, j0:j1] (+)= op(A)[i0:i1, :] @ op(B)[:, j0:j1], on the calling thread: the five loops above.
+// The first row block packs each sliver of B just before its first use, and meanwhile prefetches the next.
+void gemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A, const real* B, real* C,
+                bool accumulate, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    real* a_pack = scratch(0, MC * KC);
+    real* b_pack = scratch(1, KC * std::min(NC, (j1 - j0 + NR - 1) / NR * NR));
+    for (int64_t jc = j0; jc < j1; jc += NC) {
+        int64_t nc = std::min(NC, j1 - jc);
+        for (int64_t pc = 0; pc < K; pc += KC) {
+            int64_t kc = std::min(KC, K - pc);
+            bool add = accumulate || pc > 0;  // the first slice overwrites C unless accumulating
+            for (int64_t ic = i0; ic < i1; ic += MC) {
+                int64_t mc = std::min(MC, i1 - ic), slivers = (mc + MR - 1) / MR;
+                pack_a(A, ta, M, K, ic, mc, pc, kc, a_pack);
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    const real* b = b_pack + jr * kc;
+                    int64_t cols = std::min(NR, nc - jr), next_cols = std::min(NR, nc - jr - NR);
+                    if (ic == i0) pack_b(B, tb, N, K, jc + jr, cols, pc, kc, b_pack + jr * kc);
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        if (ic == i0 && next_cols > 0)
+                            prefetch_b(B, tb, N, K, jc + jr + NR, next_cols, pc, kc, ir / MR, slivers);
+                        const real* a = a_pack + ir * kc;
+                        real* c = C + (ic + ir) * N + jc + jr;
+                        int64_t rows = std::min(MR, mc - ir);
+                        if (rows == MR && cols == NR) {
+                            micro_kernel(kc, a, b, c, N, add);
+                        } else {  // a ragged edge: compute the whole block aside, keep the part inside C
+                            alignas(64) real edge[MR * NR];
+                            micro_kernel(kc, a, b, edge, NR, false);
+                            for (int64_t i = 0; i < rows; ++i)
+                                for (int64_t j = 0; j < cols; ++j)
+                                    c[i * N + j] = add ? c[i * N + j] + edge[i * NR + j] : edge[i * NR + j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Split [0, n) into `parts` nearly equal pieces whose boundaries are multiples of `step`: piece k.
+void split(int64_t n, int64_t step, int parts, int k, int64_t& begin, int64_t& end) {
+    int64_t units = (n + step - 1) / step;
+    begin = std::min(n, units * k / parts * step);
+    end = std::min(n, units * (k + 1) / parts * step);
+}
+
 }  // namespace
+
+const char* gemm_kernel_name() { return kernel_name; }
 
 void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
           real* C, bool accumulate) {
@@ -116,12 +344,36 @@ void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, c
         if (!accumulate) std::fill(C, C + M * N, real(0));
         return;
     }
-    int64_t tiles_m = (M + MC - 1) / MC, tiles_n = (N + NC - 1) / NC;
-    bool worth_threads = 2.0 * M * N * K > 1e6;  // below ~1 MFLOP, starting threads costs more than it saves
-#pragma omp parallel for collapse(2) schedule(dynamic) if (worth_threads)
-    for (int64_t ti = 0; ti < tiles_m; ++ti)
-        for (int64_t tj = 0; tj < tiles_n; ++tj)
-            gemm_tile(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, ti * MC, tj * NC);
+    int threads = 1;
+#ifdef _OPENMP
+    // Below ~2 MFLOP, waking the other threads costs more than it saves; inside another parallel
+    // region (batched matmul shares whole matrices out) this call stays on its thread.
+    if (2.0 * M * N * K > 2e6 && !omp_in_parallel()) threads = omp_get_max_threads();
+#endif
+    if (threads == 1) return gemm_block(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, 0, M, 0, N);
+
+    // Cut C into a rows x cols grid of rectangles, one per thread. Cutting columns makes every thread
+    // pack all of A (M x K), cutting rows all of B (K x N): pick the grid that packs the least.
+    int grid_rows = 1;
+    double best = -1;
+    for (int r = 1; r <= threads; ++r) {
+        if (threads % r) continue;
+        double packed = double(threads / r) * M * K + double(r) * K * N;
+        if (best < 0 || packed < best) best = packed, grid_rows = r;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        int t = 0, nt = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num(), nt = omp_get_num_threads();
+#endif
+        int rows = nt == threads ? grid_rows : 1, cols = nt / rows;
+        int64_t i0, i1, j0, j1;
+        split(M, MR, rows, t / cols, i0, i1);
+        split(N, NR, cols, t % cols, j0, j1);
+        if (t < rows * cols && i0 < i1 && j0 < j1)
+            gemm_block(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, i0, i1, j0, j1);
+    }
 }
 
 }  // namespace ag

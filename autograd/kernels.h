@@ -21,6 +21,9 @@ void gemm_reference(bool transpose_a, bool transpose_b, int64_t M, int64_t N, in
 void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
           real* C, bool accumulate);
 
+// Which micro-kernel gemm was built with, e.g. "avx512 12x32" (chosen at build time by the -m flags).
+const char* gemm_kernel_name();
+
 // GELU, tanh approximation, over n values: y = 0.5 x (1 + t), t = tanh(sqrt(2/pi) (x + 0.044715 x^3)).
 // The forward also stores t, which the backward reuses:
 //   dx += dy * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2))

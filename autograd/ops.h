@@ -87,4 +87,15 @@ Tensor dropout(const Tensor& x, real p, Rng& rng, bool training);
 // (j <= i + Tk - Tq) and set to -infinity otherwise, so that softmax gives it zero weight.
 Tensor causal_mask(const Tensor& x);
 
+// ---- fused attention (ops_attention.cpp)
+// Causal self-attention in one op: q, k, v (B, NH, T, hs) -> (B, NH, T, hs),
+//   out = dropout(softmax(mask(q k^T * scale + bias))) v,   query i seeing keys 0..i,
+// the same as the composition of matmul, mul, add, causal_mask, softmax, dropout and matmul, without
+// keeping any (T, T) matrix: an online softmax keeps one logsumexp per row and backward recomputes the
+// probabilities. bias: (NH, T, T) added to the logits of every batch entry (ALiBi), or undefined.
+// Dropout on the probabilities (inverted, like dropout()) acts only when training && dropout_p > 0;
+// it then draws exactly one number from rng, a seed from which each probability's keep bit is hashed.
+Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, real scale, const Tensor& bias = Tensor(),
+                        real dropout_p = 0, Rng* rng = nullptr, bool training = false);
+
 }  // namespace ag

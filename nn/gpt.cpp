@@ -139,14 +139,22 @@ Tensor CausalSelfAttention::forward(const Tensor& x) const {
         k = rope_rotate(k, config_.rope_base);
     }
 
-    Tensor logits = matmul(q, transpose(k));                              // (B, NH, T, T)
-    if (config_.pos == PosScheme::relative) logits = logits + relative_logits(q, T);
-    logits = logits * (real)(1.0 / std::sqrt((double)hs));
-    if (config_.pos == PosScheme::alibi) logits = logits + alibi_bias((int)NH, T);
-    Tensor att = attn_dropout.forward(softmax(causal_mask(logits)));     // (B, NH, T, T)
-
-    Tensor y = matmul(att, v);                                            // (B, NH, T, hs)
-    if (config_.pos == PosScheme::relative) y = y + relative_values(att, T);
+    const real scale = (real)(1.0 / std::sqrt((double)hs));
+    Tensor y;  // (B, NH, T, hs)
+    // The fused op, dropout(softmax(mask(q k^T * scale + bias))) v, in one pass that keeps no (T, T)
+    // matrix. The relative scheme adds A_K and A_V terms inside it, and takes the composite path below.
+    if (config_.pos != PosScheme::relative) {
+        Tensor bias = config_.pos == PosScheme::alibi ? alibi_bias((int)NH, T) : Tensor();  // (NH, T, T)
+        y = causal_attention(q, k, v, scale, bias, attn_dropout.p(), &attn_dropout.rng(), attn_dropout.training());
+    } else {
+        Tensor logits = matmul(q, transpose(k));                          // (B, NH, T, T)
+        if (config_.pos == PosScheme::relative) logits = logits + relative_logits(q, T);
+        logits = logits * scale;
+        if (config_.pos == PosScheme::alibi) logits = logits + alibi_bias((int)NH, T);
+        Tensor att = attn_dropout.forward(softmax(causal_mask(logits)));  // (B, NH, T, T)
+        y = matmul(att, v);
+        if (config_.pos == PosScheme::relative) y = y + relative_values(att, T);
+    }
     y = reshape(permute(y, {0, 2, 1, 3}), {B, T, C});                     // heads side by side again
     return resid_dropout.forward(c_proj.forward(y));
 }

@@ -86,6 +86,7 @@ public:
     Dropout(real p, Rng& rng) : p_(p), rng_(rng) {}
     Tensor forward(const Tensor& x) const { return ag::dropout(x, p_, rng_, training()); }
     real p() const { return p_; }
+    Rng& rng() const { return rng_; }  // for ops that apply dropout inside themselves (fused attention)
 private:
     real p_;
     Rng& rng_;

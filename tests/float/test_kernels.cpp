@@ -1,6 +1,7 @@
 // The optimised float kernels against the reference kernels, and float ops against double math.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <omp.h>
 #include <vector>
 
 #include "../../autograd/kernels.h"
@@ -39,16 +40,39 @@ static double gemm_error(bool ta, bool tb, int64_t M, int64_t N, int64_t K, bool
     return worst;
 }
 
-TEST_CASE("optimised gemm equals the reference: every transpose, odd sizes, accumulate", "[kernels]") {
-    // sizes straddle the micro-kernel (6 x 32) and the blocks (96 x 256 x 256)
-    const int64_t sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {6, 32, 17}, {13, 33, 257}, {97, 70, 300}, {200, 513, 64}};
-    for (auto& s : sizes)
-        for (bool ta : {false, true})
-            for (bool tb : {false, true})
-                for (bool acc : {false, true}) {
-                    INFO("M=" << s[0] << " N=" << s[1] << " K=" << s[2] << " ta=" << ta << " tb=" << tb << " acc=" << acc);
-                    CHECK(gemm_error(ta, tb, s[0], s[1], s[2], acc) < 1e-5);
-                }
+TEST_CASE("optimised gemm equals the reference: every transpose, odd sizes, accumulate, 1 and 2 threads",
+          "[kernels]") {
+    // Sizes straddle the register block (at most 12 x 32), the 16 x 16 transposes of the packing, the
+    // cache blocks (KC = 256, MC = 384) and the split between threads; enough flops to use threads.
+    const int64_t sizes[][3] = {{1, 1, 1},      {7, 5, 3},       {6, 32, 17},    {12, 32, 16},   {13, 33, 257},
+                                {11, 31, 15},   {25, 65, 33},    {97, 70, 300},  {200, 513, 64}, {385, 47, 129},
+                                {64, 64, 32},   {1, 300, 700},   {300, 1, 700},  {37, 1000, 5},  {130, 190, 513},
+                                {400, 96, 250}};
+    int saved = omp_get_max_threads();
+    for (int threads : {1, 2}) {
+        omp_set_num_threads(threads);
+        for (auto& s : sizes)
+            for (bool ta : {false, true})
+                for (bool tb : {false, true})
+                    for (bool acc : {false, true}) {
+                        INFO("threads=" << threads << " M=" << s[0] << " N=" << s[1] << " K=" << s[2] << " ta=" << ta
+                                        << " tb=" << tb << " acc=" << acc);
+                        CHECK(gemm_error(ta, tb, s[0], s[1], s[2], acc) < 1e-5);
+                    }
+    }
+    omp_set_num_threads(saved);
+}
+
+TEST_CASE("gemm called from inside a parallel region (batched matmul) stays correct", "[kernels]") {
+    const int64_t batch = 6, M = 70, N = 45, K = 90;
+    std::vector<real> A = random_vector(batch * M * K, 5), B = random_vector(batch * K * N, 6);
+    std::vector<real> fast(batch * M * N), ref(batch * M * N);
+#pragma omp parallel for num_threads(2)
+    for (int64_t b = 0; b < batch; ++b)
+        gemm(false, true, M, N, K, A.data() + b * M * K, B.data() + b * K * N, fast.data() + b * M * N, false);
+    for (int64_t b = 0; b < batch; ++b)
+        gemm_reference(false, true, M, N, K, A.data() + b * M * K, B.data() + b * K * N, ref.data() + b * M * N, false);
+    for (int64_t i = 0; i < batch * M * N; ++i) CHECK(fast[i] == Approx(ref[i]).margin(1e-4));
 }
 
 TEST_CASE("optimised gemm at GPT-2 small's shapes (B*T = 256 rows)", "[kernels]") {
