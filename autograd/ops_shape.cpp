@@ -3,6 +3,7 @@
 // Tensors here are always contiguous and row-major. reshape is therefore free (a view sharing the
 // values); transpose and permute copy into the new order, which keeps every other op simple: no op
 // ever has to deal with strides.
+#include <algorithm>
 #include <numeric>
 #include <stdexcept>
 
@@ -52,21 +53,25 @@ Tensor reshape(const Tensor& x, Shape shape) {
 // ---------------------------------------------------------------------------------------------------
 // Permute: output dimension d is input dimension order[d]. We walk the output in order with an
 // odometer over its index, and keep the matching input offset up to date using the input's strides.
+// f(i, j, len) is told that output values [i, i + len) are input values [j, j + len): when the last
+// dimension stays last (as when attention splits heads), whole rows move at once; otherwise len is 1.
 template <class F>
 static void for_each_permuted(const Shape& in_shape, const std::vector<int>& order, F f) {
     int n = (int)in_shape.size();
     std::vector<int64_t> in_stride(n, 1);
     for (int d = n - 2; d >= 0; --d) in_stride[d] = in_stride[d + 1] * in_shape[d + 1];
+    int64_t run = 1;
+    if (n > 0 && order[n - 1] == n - 1) run = in_shape[--n];  // the odometer walks the other dimensions
     Shape out_shape(n);
     std::vector<int64_t> step(n);  // input offset moved by one step along output dimension d
     for (int d = 0; d < n; ++d) {
         out_shape[d] = in_shape[order[d]];
         step[d] = in_stride[order[d]];
     }
-    int64_t total = numel_of(in_shape), in_offset = 0;
+    int64_t runs = run ? numel_of(in_shape) / run : 0, in_offset = 0;
     std::vector<int64_t> index(n, 0);
-    for (int64_t i = 0; i < total; ++i) {
-        f(i, in_offset);
+    for (int64_t r = 0; r < runs; ++r) {
+        f(r * run, in_offset, run);
         for (int d = n - 1; d >= 0; --d) {  // advance the odometer
             in_offset += step[d];
             if (++index[d] < out_shape[d]) break;
@@ -92,12 +97,16 @@ static Tensor permute_op(const char* name, const Tensor& x, std::vector<int> ord
     Tensor out = Tensor::empty(out_shape);
     const real* px = x.data();
     real* y = out.data();
-    for_each_permuted(x.shape(), order, [&](int64_t i, int64_t j) { y[i] = px[j]; });
+    for_each_permuted(x.shape(), order, [&](int64_t i, int64_t j, int64_t len) {
+        std::copy(px + j, px + j + len, y + i);
+    });
     return record(out, name, {x}, [x, order](const Tensor& out) {
         // y[i] = x[j]  =>  dx[j] += dy[i], the same walk backwards
         const real* dy = out.grad_buffer();
         real* dx = x.grad_buffer();
-        for_each_permuted(x.shape(), order, [&](int64_t i, int64_t j) { dx[j] += dy[i]; });
+        for_each_permuted(x.shape(), order, [&](int64_t i, int64_t j, int64_t len) {
+            for (int64_t k = 0; k < len; ++k) dx[j + k] += dy[i + k];
+        });
     });
 }
 
