@@ -27,6 +27,8 @@
 #endif
 
 #include "../autograd/kernels.h"
+#include "../nn/gpt.h"
+#include "../optim/optim.h"
 #include "../autograd/rng.h"
 
 using namespace ag;
@@ -215,10 +217,62 @@ void bench_gemm_batched(const char* what, int64_t batch, bool tb, int64_t M, int
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Whole training steps (GPT-2 124M at B=4 T=64, the baby GPT recipe, the default model: ms/step,
-// tokens/s, MFU against the FMA peak above, peak RSS) are still to come; they belong here, and print
-// their own table with the same row() helper, given the measured peaks.
-void bench_training_steps(double /*fma_peak_1*/, double /*fma_peak_all*/) {}
+// Whole training steps: zero_grad, forward, backward, clip to norm 1, AdamW, as ./train does them.
+// FLOPs per step = 6 x parameters x tokens + 12 x layers x C x T x tokens (attention), the and
+// PaLM's count; MFU is that over the time, as a fraction of the FMA peak on the same threads.
+// "memory" is how much the process grew from before the model was built to after the steps: parameters,
+// gradients, AdamW's two moments, and the activations the caching allocator keeps for the next step.
+double resident_mb() {
+    std::ifstream f("/proc/self/statm");
+    long pages_total = 0, pages_resident = 0;
+    f >> pages_total >> pages_resident;
+    return (double)pages_resident * 4096.0 / 1e6;
+}
+
+void bench_step(const char* what, const nn::GPTConfig& config, int B, int T, int reps, double peak) {
+    double rss_before = resident_mb();
+    nn::GPT model(config, 1);
+    ag::NamedTensors params = model.parameters();
+    optim::AdamW opt(optim::param_groups(params));
+    std::vector<int> ids(B * T), targets(B * T);
+    for (int i = 0; i < B * T; ++i) {
+        ids[i] = (i * 7919) % config.vocab_size;
+        targets[i] = (i * 104729 + 3) % config.vocab_size;
+    }
+    auto step = [&] {
+        opt.zero_grad();
+        model.forward(ids, B, T, targets).loss.backward();
+        optim::clip_grad_norm(params, 1.0);
+        opt.step(1e-4);
+    };
+    step();  // warm up: the first step allocates gradients, moments and the allocator's cache
+    std::vector<double> ms;
+    for (int r = 0; r < reps; ++r) {
+        double t0 = now_seconds();
+        step();
+        ms.push_back(1000 * (now_seconds() - t0));
+    }
+    Stats s = stats_of(ms);
+    double n = (double)model.num_parameters();
+    double flops = (6.0 * n + 12.0 * config.n_layer * config.n_embd * T) * B * T;
+    std::printf("| %-26s | %9.1f M | %-25s | %9.0f | %6.1f%% | %7.0f MB (%5.0f MB state)   |\n", what, n / 1e6,
+                fmt("%7.1f (%.1f-%.1f)", s.median, s.min, s.max).c_str(), B * T / (s.median / 1000),
+                100 * flops / (s.median / 1000) / peak, resident_mb() - rss_before, 16.0 * n / 1e6);
+}
+
+void bench_training_steps(double fma_peak_all) {
+    std::printf("\n### Whole training steps (all threads: forward, backward, clip, AdamW)\n\n");
+    std::printf("| %-26s | %11s | %-25s | %9s | %7s | %-30s |\n", "model", "parameters", "ms/step: median (min-max)",
+                "tokens/s", "MFU", "memory (params+grads+m+v)");
+    std::printf("|%s|%s|%s|%s|%s|%s|\n", std::string(28, '-').c_str(), std::string(13, '-').c_str(),
+                std::string(27, '-').c_str(), std::string(11, '-').c_str(), std::string(9, '-').c_str(),
+                std::string(32, '-').c_str());
+    nn::GPTConfig small;  // ./train's default model: 4 layers, 4 heads, 128 wide, bytes (V = 256)
+    small.max_seq_len = 64;
+    bench_step("default model, 16 x 64", small, 16, 64, 20, fma_peak_all);
+    bench_step("baby GPT (nanoGPT) 12 x 64", small, 12, 64, 20, fma_peak_all);  // same shape, batch 12
+    bench_step("GPT-2 124M, 4 x 64", nn::GPTConfig::gpt2(), 4, 64, 3, fma_peak_all);
+}
 
 std::string load_average() {
     std::ifstream f("/proc/loadavg");
@@ -287,7 +341,7 @@ int main() {
     row("memcpy", "192 MB", "GB/s", memcpy_1, bw_1, memcpy_n, bw_n, 1e9);
 
     // ---- whole training steps
-    bench_training_steps(peak_1.median, peak_n.median);
+    bench_training_steps(peak_n.median);
 
     std::printf("\nload average at end: %s  ·  bench took %.0f s\n", load_average().c_str(), now_seconds() - t_start);
     return 0;
