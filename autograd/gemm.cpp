@@ -232,62 +232,44 @@ void pack_transposed(const real* src, int64_t ld, int64_t rows, int64_t kc, int6
 #endif
 }
 
-// Pack rows [i0, i0 + mc) and inner indices [p0, p0 + kc) of op(A) as consecutive slivers of MR rows:
-// sliver r, step p holds op(A)[i0 + r*MR + 0 .. MR-1][p0 + p]. Rows past the end are zero.
+// Both operands are packed the same way, as consecutive slivers of W lines (W = MR rows of op(A), or
+// W = NR columns of op(B)): sliver s, step p holds lines [first + s*W, first + s*W + W) at inner index
+// p0 + p. Lines past `count` are zero. The operand is stored one of two ways:
+//   by_step: inner index major (A^T stored K x M, or B stored K x N): a step's W values are contiguous;
+//   otherwise line major (A stored M x K, or B^T stored N x K): each line runs along p, so the sliver
+//   is a small transpose.
+void pack_slivers(const real* X, bool by_step, int64_t lines, int64_t K, int64_t first, int64_t count,
+                  int64_t p0, int64_t kc, int64_t W, real* out) {
+    for (int64_t s = 0; s < count; s += W, out += W * kc) {
+        int64_t n = std::min(W, count - s);
+        if (by_step) {
+            for (int64_t p = 0; p < kc; ++p) {
+                const real* src = X + (p0 + p) * lines + first + s;
+                if (n == W)
+                    std::memcpy(out + p * W, src, (size_t)W * sizeof(real));
+                else
+                    for (int64_t i = 0; i < W; ++i) out[p * W + i] = i < n ? src[i] : real(0);
+            }
+        } else {
+            pack_transposed(X + (first + s) * K + p0, K, n, kc, W, out);
+        }
+    }
+}
+
+// op(A) rows [i0, i0 + mc), inner indices [p0, p0 + kc), in slivers of MR rows.
 void pack_a(const real* A, bool ta, int64_t M, int64_t K, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
             real* out) {
-    for (int64_t r = 0; r < mc; r += MR, out += MR * kc) {
-        int64_t rows = std::min(MR, mc - r);
-        if (ta) {  // A is K x M: the MR values of one step are contiguous
-            for (int64_t p = 0; p < kc; ++p) {
-                const real* src = A + (p0 + p) * M + i0 + r;
-                if (rows == MR)
-                    std::memcpy(out + p * MR, src, MR * sizeof(real));
-                else
-                    for (int64_t i = 0; i < MR; ++i) out[p * MR + i] = i < rows ? src[i] : real(0);
-            }
-        } else {  // A is M x K: MR rows, each read along p
-            pack_transposed(A + (i0 + r) * K + p0, K, rows, kc, MR, out);
-        }
-    }
+    pack_slivers(A, ta, M, K, i0, mc, p0, kc, MR, out);
 }
 
-// Pack inner indices [p0, p0 + kc) and columns [j0, j0 + nc) of op(B) as consecutive slivers of NR
-// columns: sliver c, step p holds op(B)[p0 + p][j0 + c*NR + 0 .. NR-1]. Columns past the end are zero.
+// op(B) columns [j0, j0 + nc), inner indices [p0, p0 + kc), in slivers of NR columns.
 void pack_b(const real* B, bool tb, int64_t N, int64_t K, int64_t j0, int64_t nc, int64_t p0, int64_t kc,
             real* out) {
-    for (int64_t c = 0; c < nc; c += NR, out += NR * kc) {
-        int64_t cols = std::min(NR, nc - c);
-        if (!tb) {  // B is K x N: one step is a contiguous run of NR values
-            for (int64_t p = 0; p < kc; ++p) {
-                const real* src = B + (p0 + p) * N + j0 + c;
-                if (cols == NR)
-                    std::memcpy(out + p * NR, src, NR * sizeof(real));
-                else
-                    for (int64_t j = 0; j < NR; ++j) out[p * NR + j] = j < cols ? src[j] : real(0);
-            }
-        } else {  // B is N x K: NR rows, each read along p
-            pack_transposed(B + (j0 + c) * K + p0, K, cols, kc, NR, out);
-        }
-    }
-}
-
-// Ask for the cache lines that pack_b will read for the sliver of op(B) at inner indices [p0, p0 + kc)
-// and columns [j0, j0 + cols), piece `part` of `parts`, so that they arrive from memory while the
-// sliver before it is in use. (Packing B is a stream from memory for big weights: it costs about 10%
-// of the time unless it overlaps the arithmetic.)
-void prefetch_b(const real* B, bool tb, int64_t N, int64_t K, int64_t j0, int64_t cols, int64_t p0, int64_t kc,
-                int64_t part, int64_t parts) {
-    const int64_t per_line = 64 / sizeof(real);
-    const real* base = tb ? B + j0 * K + p0 : B + p0 * N + j0;  // runs of `len` values, `ld` apart
-    int64_t runs = tb ? cols : kc, len = tb ? kc : cols, ld = tb ? K : N;
-    int64_t lines_per_run = (len + per_line - 1) / per_line, lines = runs * lines_per_run;
-    for (int64_t l = lines * part / parts; l < lines * (part + 1) / parts; ++l)
-        __builtin_prefetch(base + (l / lines_per_run) * ld + (l % lines_per_run) * per_line, 0, 2);
+    pack_slivers(B, !tb, N, K, j0, nc, p0, kc, NR, out);
 }
 
 // C[i0:i1, j0:j1] (+)= op(A)[i0:i1, :] @ op(B)[:, j0:j1], on the calling thread: the five loops above.
-// The first row block packs each sliver of B just before its first use, and meanwhile prefetches the next.
+// The first row block packs each sliver of B just before its first use.
 void gemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A, const real* B, real* C,
                 bool accumulate, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
     real* a_pack = scratch(0, MC * KC);
@@ -298,15 +280,13 @@ void gemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A
             int64_t kc = std::min(KC, K - pc);
             bool add = accumulate || pc > 0;  // the first slice overwrites C unless accumulating
             for (int64_t ic = i0; ic < i1; ic += MC) {
-                int64_t mc = std::min(MC, i1 - ic), slivers = (mc + MR - 1) / MR;
+                int64_t mc = std::min(MC, i1 - ic);
                 pack_a(A, ta, M, K, ic, mc, pc, kc, a_pack);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const real* b = b_pack + jr * kc;
-                    int64_t cols = std::min(NR, nc - jr), next_cols = std::min(NR, nc - jr - NR);
+                    int64_t cols = std::min(NR, nc - jr);
                     if (ic == i0) pack_b(B, tb, N, K, jc + jr, cols, pc, kc, b_pack + jr * kc);
                     for (int64_t ir = 0; ir < mc; ir += MR) {
-                        if (ic == i0 && next_cols > 0)
-                            prefetch_b(B, tb, N, K, jc + jr + NR, next_cols, pc, kc, ir / MR, slivers);
                         const real* a = a_pack + ir * kc;
                         real* c = C + (ic + ir) * N + jc + jr;
                         int64_t rows = std::min(MR, mc - ir);

@@ -166,29 +166,18 @@ void ByteReader::raw(void* out, size_t n, const char* what) {
     offset_ += n;
 }
 
-uint32_t ByteReader::u32(const char* what) {
-    uint32_t v;
-    raw(&v, sizeof v, what);
+// A number as the writer stored it: its bytes, copied out (any alignment).
+template <class T>
+static T read_value(ByteReader& r, const char* what) {
+    T v;
+    r.raw(&v, sizeof v, what);
     return v;
 }
 
-uint64_t ByteReader::u64(const char* what) {
-    uint64_t v;
-    raw(&v, sizeof v, what);
-    return v;
-}
-
-int64_t ByteReader::i64(const char* what) {
-    int64_t v;
-    raw(&v, sizeof v, what);
-    return v;
-}
-
-double ByteReader::f64(const char* what) {
-    double v;
-    raw(&v, sizeof v, what);
-    return v;
-}
+uint32_t ByteReader::u32(const char* what) { return read_value<uint32_t>(*this, what); }
+uint64_t ByteReader::u64(const char* what) { return read_value<uint64_t>(*this, what); }
+int64_t ByteReader::i64(const char* what) { return read_value<int64_t>(*this, what); }
+double ByteReader::f64(const char* what) { return read_value<double>(*this, what); }
 
 void ByteReader::need_array(size_t n, size_t element_size, const char* what) const {
     // Compare counts before multiplying, so a corrupt huge n cannot overflow n * 4 into a small number.

@@ -492,7 +492,8 @@ static int run(int argc, char** argv) {
             ag::profiler::mark();
             ag::Tensor l = model.forward(batch.inputs, B, T, batch.targets).loss;
             loss += l.item() / (double)accumulation;
-            (l * (ag::real)(1.0 / (double)accumulation)).backward();
+            if (accumulation > 1) l = l * (ag::real)(1.0 / (double)accumulation);  // the mean over micro-batches
+            l.backward();
         }
         phase = std::chrono::steady_clock::now();
         double norm = optim::clip_grad_norm(params, grad_clip);

@@ -135,6 +135,24 @@ TEST_CASE("20 steps straight equal 10, a resume, and 10 more, bit for bit", "[cl
     }
 }
 
+TEST_CASE("gradient accumulation: 2 micro-batches of 4 train like one batch of 8", "[cli]") {
+    TempDir dir;
+    write_text(dir / "text.txt", little_text());
+    // sequential windows: micro-batches of 4 x 16 read the same 8 rows as one batch of 8 x 16
+    const std::string common = "-i " + dir / "text.txt" + kTiny + " --loader sequential --steps 10";
+    Result two = run_train(common + " --batch-size 4 --total-batch-tokens 128 --out " + dir / "accumulated");
+    Result one = run_train(common + " --batch-size 8 --out " + dir / "whole");
+    INFO(two.output);
+    REQUIRE(two.status == 0);
+    REQUIRE(one.status == 0);
+    CHECK_THAT(two.output, Contains("4 x 16 x 2 accumulated = 128 tokens/step"));
+    std::vector<std::string> a = train_losses(dir / "accumulated/log.csv"), b = train_losses(dir / "whole/log.csv");
+    REQUIRE(a.size() == 10);
+    REQUIRE(b.size() == 10);
+    for (size_t i = 0; i < a.size(); ++i)  // the same sums in another order: equal up to float rounding
+        CHECK(std::stod(a[i]) == Approx(std::stod(b[i])).epsilon(1e-4));
+}
+
 TEST_CASE("a checkpoint round trip keeps every parameter and optimizer value", "[cli]") {
     TempDir dir;
     nn::GPTConfig c;
