@@ -74,8 +74,10 @@ Tensor softmax(const Tensor& x);      // over the last axis
 Tensor log_softmax(const Tensor& x);  // over the last axis
 // Mean over tokens of -log softmax(logits)[target]: logits (..., V), one target per row of logits
 // (targets.size() == logits.numel() / V). Rows whose target is ignore_index count for nothing; if
-// every row is ignored the loss is 0.
-Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int ignore_index = -1);
+// every row is ignored the loss is 0. With classes = K < V, only the first K columns are classes: the
+// softmax runs over them, targets must be below K, and the other columns (padding) get no gradient.
+Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int ignore_index = -1,
+                     int64_t classes = -1);
 // (x - mean) / sqrt(var + eps) * gain + bias over the last axis: x (..., C), gain (C), bias (C) or undefined.
 Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real eps = 1e-5);
 // Rows of table (V, C) picked by ids: out has shape ids_shape + (C).

@@ -95,13 +95,17 @@ Tensor log_softmax(const Tensor& x) {
 // Cross-entropy from logits (..., V) and one integer target per row:
 //   loss = (1/n) sum over the n rows whose target is not ignored of  logsumexp(x_r) - x_r[t_r]
 // Fused with the softmax because the gradient is then simply (softmax - onehot) / n.
-Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int ignore_index) {
+Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int ignore_index, int64_t classes) {
     need_last_axis("cross_entropy", logits);
-    int64_t V = logits.size(-1), rows = logits.numel() / V;
+    int64_t stride = logits.size(-1), rows = logits.numel() / stride;  // row r starts at r * stride
+    if (classes > stride || classes == 0 || classes < -1)
+        throw std::invalid_argument("cross_entropy: " + std::to_string(classes) + " classes asked of logits " +
+                                    logits.shape_str());
+    int64_t V = classes >= 0 ? classes : stride;  // the softmax runs over columns 0 .. V-1
     if ((int64_t)targets.size() != rows)
         throw std::invalid_argument("cross_entropy: " + std::to_string(targets.size()) + " targets given for logits " +
                                     logits.shape_str() + " (" + std::to_string(rows) + " rows of " +
-                                    std::to_string(V) + " classes)");
+                                    std::to_string(stride) + " values)");
     int64_t counted = 0;
     for (int64_t r = 0; r < rows; ++r) {
         int t = targets[r];
@@ -116,7 +120,7 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int 
 #pragma omp parallel for if (rows * V > kRowsInParallel)
     for (int64_t r = 0; r < rows; ++r) {
         if (targets[r] == ignore_index) continue;
-        const real* xr = logits.data() + r * V;
+        const real* xr = logits.data() + r * stride;
         lse[r] = row_logsumexp(xr, V);
         row_loss[r] = lse[r] - xr[targets[r]];
     }
@@ -124,15 +128,15 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int 
     for (double l : row_loss) total += l;
     Tensor out = Tensor::empty({});
     out.data()[0] = counted ? (real)(total / counted) : real(0);
-    return record(out, "cross_entropy", {logits}, [logits, targets, ignore_index, lse, V, counted](const Tensor& out) {
-        // dloss/dx_r[j] = (softmax(x_r)[j] - [j == t_r]) / n  for every counted row r
+    return record(out, "cross_entropy", {logits}, [logits, targets, ignore_index, lse, V, stride, counted](const Tensor& out) {
+        // dloss/dx_r[j] = (softmax(x_r)[j] - [j == t_r]) / n  for every counted row r and class j < V
         real scale = out.grad_buffer()[0] / (real)counted;
         logits.grad_buffer();  // allocate before the threads start
 #pragma omp parallel for if ((int64_t)targets.size() * V > kRowsInParallel)
         for (size_t r = 0; r < targets.size(); ++r) {
             if (targets[r] == ignore_index) continue;
-            const real* xr = logits.data() + r * V;
-            real* dx = logits.grad_buffer() + r * V;
+            const real* xr = logits.data() + r * stride;
+            real* dx = logits.grad_buffer() + r * stride;
             for (int64_t j = 0; j < V; ++j) dx[j] += scale * std::exp(xr[j] - lse[r]);
             dx[targets[r]] -= scale;
         }

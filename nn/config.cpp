@@ -31,6 +31,9 @@ static std::string num(double v) {
 
 void GPTConfig::validate() const {
     need(vocab_size >= 1, "vocab_size must be at least 1, got " + std::to_string(vocab_size));
+    need(padded_vocab_size == 0 || padded_vocab_size >= vocab_size,
+         "padded_vocab_size " + std::to_string(padded_vocab_size) + " is smaller than vocab_size " +
+             std::to_string(vocab_size));
     need(max_seq_len >= 1, "max_seq_len must be at least 1, got " + std::to_string(max_seq_len));
     need(n_layer >= 1, "n_layer must be at least 1, got " + std::to_string(n_layer));
     need(n_head >= 1, "n_head must be at least 1, got " + std::to_string(n_head));

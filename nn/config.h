@@ -32,6 +32,9 @@ enum class NormPlacement {
 struct GPTConfig {
     // sizes
     int vocab_size = 256;   // V
+    int padded_vocab_size = 0;  // Vp >= V rows in the token embedding and logits (0: V). llm.c pads GPT-2's
+                                // 50257 to 50304, a multiple of 128, for faster matmuls; the padded rows
+                                // take no part in the softmax, get zero gradient and start at zero.
     int max_seq_len = 256;  // T_max: the longest sequence (the learned position table's rows)
     int n_layer = 4;
     int n_head = 4;         // NH
@@ -51,6 +54,8 @@ struct GPTConfig {
     double attn_dropout = 0;   // on the attention probabilities
     double resid_dropout = 0;  // after the attention output projection
     double mlp_dropout = 0;    // after the MLP output projection
+
+    int padded_vocab() const { return padded_vocab_size ? padded_vocab_size : vocab_size; }
 
     // GPT-2 small (124M): V=50257, T_max=1024, 12 layers, 12 heads, C=768, learned positions, pre-LN, tied.
     static GPTConfig gpt2();

@@ -200,11 +200,19 @@ Tensor Block::forward(const Tensor& x_in) const {
 // ---------------------------------------------------------------------------------------------------
 // GPT
 
+// Rows V .. Vp-1 of a (Vp, C) output matrix belong to padded tokens that never occur: they start at
+// zero, and since the loss leaves them out of the softmax, they get no gradient and stay there.
+static void zero_padded_rows(Tensor& w, int64_t V) {
+    int64_t C = w.size(1);
+    std::fill(w.data() + V * C, w.data() + w.size(0) * C, real(0));
+}
+
 GPT::GPT(const GPTConfig& c, uint64_t seed) : config_(c), dropout_rng_(seed ^ 0xD50F0D50F0ull) {
     c.validate();
     Rng init(seed);
-    wte = std::make_unique<Embedding>(c.vocab_size, c.n_embd, init);
+    wte = std::make_unique<Embedding>(c.padded_vocab(), c.n_embd, init);
     add_module("wte", *wte);
+    zero_padded_rows(wte->weight, c.vocab_size);
     if (c.pos == PosScheme::learned) {
         wpe = std::make_unique<Embedding>(c.max_seq_len, c.n_embd, init);
         add_module("wpe", *wpe);
@@ -220,8 +228,9 @@ GPT::GPT(const GPTConfig& c, uint64_t seed) : config_(c), dropout_rng_(seed ^ 0x
         add_module("ln_f", *ln_f);
     }
     if (!c.tie_weights) {
-        lm_head = std::make_unique<Linear>(c.n_embd, c.vocab_size, false, init);
+        lm_head = std::make_unique<Linear>(c.n_embd, c.padded_vocab(), false, init);
         add_module("lm_head", *lm_head);
+        zero_padded_rows(lm_head->weight, c.vocab_size);
     }
 }
 
@@ -251,8 +260,8 @@ GPTOutput GPT::forward(const std::vector<int>& ids, int B, int T, const std::vec
     if (ln_f) x = ln_f->forward(x);
 
     GPTOutput out;
-    out.logits = lm_head ? lm_head->forward(x) : linear(x, wte->weight);  // (B, T, V)
-    if (!targets.empty()) out.loss = cross_entropy(out.logits, targets);
+    out.logits = lm_head ? lm_head->forward(x) : linear(x, wte->weight);  // (B, T, Vp)
+    if (!targets.empty()) out.loss = cross_entropy(out.logits, targets, -1, config_.vocab_size);
     return out;
 }
 

@@ -55,7 +55,7 @@ private:
 };
 
 struct GPTOutput {
-    Tensor logits;  // (B, T, V)
+    Tensor logits;  // (B, T, Vp): the scores of the V tokens, then Vp - V padding columns (see GPTConfig)
     Tensor loss;    // mean cross-entropy over the B*T targets; undefined when no targets were given
 };
 

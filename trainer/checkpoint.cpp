@@ -25,6 +25,7 @@ std::string config_to_text(const nn::GPTConfig& c) {
     std::ostringstream s;
     s.precision(17);
     s << "config.vocab_size=" << c.vocab_size << "\n"
+      << "config.padded_vocab_size=" << c.padded_vocab_size << "\n"
       << "config.max_seq_len=" << c.max_seq_len << "\n"
       << "config.n_layer=" << c.n_layer << "\n"
       << "config.n_head=" << c.n_head << "\n"
@@ -67,6 +68,7 @@ nn::GPTConfig config_from_text(const std::map<std::string, std::string>& kv, con
     };
     nn::GPTConfig c;
     c.vocab_size = integer("vocab_size");
+    c.padded_vocab_size = kv.count("config.padded_vocab_size") ? integer("padded_vocab_size") : 0;  // older files: none
     c.max_seq_len = integer("max_seq_len");
     c.n_layer = integer("n_layer");
     c.n_head = integer("n_head");

@@ -37,6 +37,10 @@ public:
     virtual int vocab_size() const = 0;
     virtual Tokens encode(const std::string& text) const = 0;
     virtual std::string decode(const Tokens& tokens) const = 0;
+    // A tokenizer that only decodes (llm.c's GPT-2 tokenizer file holds the tokens' bytes, not the
+    // merges) says false here; its encode() throws. Samples then start from end_of_text().
+    virtual bool can_encode() const { return true; }
+    virtual int end_of_text() const { return -1; }  // the <|endoftext|> id, or -1 if there is none
 };
 
 class ByteTokenizer : public Tokenizer {

@@ -35,13 +35,14 @@ std::vector<int> sample_tokens(nn::GPT& model, std::vector<int> tokens, const Sa
     bool was_training = model.training();
     model.eval();
     ag::NoGradGuard no_grad;
-    const int V = model.config().vocab_size, T_max = model.config().max_seq_len;
+    // logits rows have Vp entries; only the first V are tokens (the rest is padding, see GPTConfig)
+    const int V = model.config().vocab_size, Vp = model.config().padded_vocab(), T_max = model.config().max_seq_len;
     std::vector<int> generated;
     for (int n = 0; n < settings.length; ++n) {
         int T = std::min<int>((int)tokens.size(), T_max);
         std::vector<int> window(tokens.end() - T, tokens.end());
-        ag::Tensor logits = model.forward(window, 1, T).logits;  // (1, T, V)
-        int next = pick(logits.data() + (int64_t)(T - 1) * V, V, settings, rng);
+        ag::Tensor logits = model.forward(window, 1, T).logits;  // (1, T, Vp)
+        int next = pick(logits.data() + (int64_t)(T - 1) * Vp, V, settings, rng);
         tokens.push_back(next);
         generated.push_back(next);
     }

@@ -5,6 +5,7 @@
 #include "../gradcheck.h"
 
 using namespace ag;
+using Catch::Matchers::Contains;
 
 namespace {
 
@@ -221,6 +222,28 @@ TEST_CASE("cross-entropy from logits, with repeated targets and an ignore index"
     cross_entropy(logits, targets).backward();
     for (int j = 0; j < 11; ++j) CHECK(logits.grad().data()[5 * 11 + j] == 0.0);
     CHECK(cross_entropy(logits, std::vector<int>(10, -1)).item() == 0.0);
+}
+
+TEST_CASE("cross-entropy over the first K of V columns: padding takes no part and gets no gradient", "[grad][nn]") {
+    // rows of 9 values of which the first 6 are classes (as llm.c pads GPT-2's vocabulary)
+    Tensor padded = param({4, 9}, 45, -2, 2);
+    std::vector<int> targets = {5, 0, 2, 5};
+    expect_gradients([&](auto& in) { return cross_entropy(in[0], targets, -1, 6); }, {padded});
+
+    // the same loss as the 6 class columns alone, whatever the padding holds
+    Tensor classes = Tensor::empty({4, 6});
+    for (int r = 0; r < 4; ++r)
+        for (int j = 0; j < 6; ++j) classes.data()[r * 6 + j] = padded.data()[r * 9 + j];
+    for (int r = 0; r < 4; ++r) padded.data()[r * 9 + 7] = 50;  // a huge padding logit changes nothing
+    CHECK(cross_entropy(padded, targets, -1, 6).item() == Approx(cross_entropy(classes, targets).item()).epsilon(1e-14));
+    padded.zero_grad();
+    cross_entropy(padded, targets, -1, 6).backward();
+    for (int r = 0; r < 4; ++r)
+        for (int j = 6; j < 9; ++j) CHECK(padded.grad().data()[r * 9 + j] == 0.0);
+
+    // a target in the padding, or more classes than columns, is an error
+    CHECK_THROWS_WITH(cross_entropy(padded, {1, 6, 0, 0}, -1, 6), Contains("target 6 at row 1 is out of range for 6 classes"));
+    CHECK_THROWS_WITH(cross_entropy(padded, targets, -1, 10), Contains("10 classes asked of logits [4, 9]"));
 }
 
 TEST_CASE("cross-entropy equals -log_softmax picked at the target", "[nn]") {

@@ -257,6 +257,33 @@ TEST_CASE("tying: one matrix, V x C fewer parameters, gradient = sum of both use
     }
 }
 
+TEST_CASE("padded vocabulary: zero rows, the same loss as unpadded, no gradient to the padding", "[nn][gpt]") {
+    for (bool tie : {true, false}) {
+        GPTConfig c = tiny(PosScheme::learned, NormPlacement::pre, tie), cp = c;
+        cp.padded_vocab_size = 16;  // 11 tokens, 5 padding rows
+        GPT plain(c, 47), padded(cp, 47);
+        Tensor out_w = tie ? padded.wte->weight : padded.lm_head->weight;
+        CHECK(out_w.size(0) == 16);
+        for (int64_t e = 11 * 8; e < 16 * 8; ++e) REQUIRE(out_w.data()[e] == 0.0);  // padding starts at zero
+
+        // the same weights (padding aside) give the same loss
+        auto pp = padded.parameters(), up = plain.parameters();
+        REQUIRE(pp.size() == up.size());
+        for (size_t i = 0; i < up.size(); ++i)
+            std::copy(up[i].second.data(), up[i].second.data() + up[i].second.numel(), pp[i].second.data());
+        for (int64_t e = 11 * 8; e < 16 * 8; ++e) out_w.data()[e] = 0.3;  // nonzero padding changes nothing
+        GPTOutput a = plain.forward(kIds, B, T, kTargets), b = padded.forward(kIds, B, T, kTargets);
+        CHECK(b.logits.size(-1) == 16);
+        CHECK(b.loss.item() == Approx(a.loss.item()).epsilon(1e-13));
+        b.loss.backward();
+        for (int64_t e = 11 * 8; e < 16 * 8; ++e) CHECK(out_w.grad().data()[e] == 0.0);
+        CHECK(out_w.grad().data()[0] != 0.0);
+    }
+    GPTConfig bad = tiny();
+    bad.padded_vocab_size = 10;
+    CHECK_THROWS_WITH(bad.validate(), Contains("padded_vocab_size 10 is smaller than vocab_size 11"));
+}
+
 TEST_CASE("train vs eval: dropout changes outputs only in train mode", "[nn][gpt]") {
     GPT with_dropout(tiny(PosScheme::learned, NormPlacement::pre, true, 0.2), 47);
     GPT without(tiny(PosScheme::learned, NormPlacement::pre, true, 0.0), 47);  // same weights
