@@ -101,7 +101,9 @@ nn::GPTConfig config_from_text(const std::map<std::string, std::string>& kv, con
 void save_checkpoint(const std::string& path, const RunInfo& info, const nn::GPT& model,
                      const optim::Optimizer* optimizer, const BatchLoader* loader) {
     std::ostringstream text;
-    text << config_to_text(info.config) << "tokenizer=" << info.tokenizer << "\n" << "step=" << info.step << "\n";
+    text << config_to_text(info.config) << "tokenizer=" << info.tokenizer << "\n"
+         << "tokenizer_file=" << info.tokenizer_file << "\n"
+         << "step=" << info.step << "\n";
     for (const auto& [key, value] : info.settings) text << "setting." << key << "=" << value << "\n";
 
     ByteWriter params;
@@ -172,6 +174,7 @@ CheckpointReader::CheckpointReader(const std::string& path) : path_(path), bytes
     info_.config = config_from_text(kv, source);
     if (!kv.count("tokenizer") || !kv.count("step")) throw Error(source + " has no tokenizer or step");
     info_.tokenizer = kv["tokenizer"];
+    info_.tokenizer_file = kv.count("tokenizer_file") ? kv["tokenizer_file"] : "";
     try {
         info_.step = std::stoll(kv["step"]);
     } catch (const std::logic_error&) {

@@ -28,7 +28,8 @@ namespace train {
 // What a run is, apart from the tensors.
 struct RunInfo {
     nn::GPTConfig config;
-    std::string tokenizer = "bytes";
+    std::string tokenizer = "bytes";             // bytes, bpe, gpt2 or ids (inputs.h: open_tokenizer)
+    std::string tokenizer_file;                  // the file a bpe or gpt2 tokenizer is read from
     int64_t step = 0;                            // steps completed
     std::map<std::string, std::string> settings; // training flags, as given: "lr" -> "0.001"
 };

@@ -27,7 +27,10 @@
 #include "error.h"
 #include "files.h"
 #include "flags.h"
+#include "bpe.h"
 #include "grammar.h"
+#include "inputs.h"
+#include "llmc.h"
 #include "plot.h"
 #include "sample.h"
 
@@ -37,9 +40,14 @@ using namespace train;
 // 1. Flags. Names follow nanoGPT's and llm.c's settings, so that their recipes translate directly.
 
 static const std::vector<FlagSpec> kFlags = {
-    {"data", "input", 'i', FlagKind::String, "", "a text file to train on, tokenized as bytes; without it, the built-in grammar corpus", "FILE"},
-    {"data", "val", 0, FlagKind::String, "", "a separate validation text; without it, the last 10% of --input", "FILE"},
+    {"data", "input", 'i', FlagKind::String, "", "a text, or an llm.c token file, to train on; without it, the built-in grammar corpus", "FILE"},
+    {"data", "val", 0, FlagKind::String, "", "a separate validation file of the same kind; without it, the last 10% of --input", "FILE"},
     {"data", "loader", 0, FlagKind::String, "random", "batches of random windows (nanoGPT), or 'sequential' windows in file order (llm.c)", "KIND"},
+    {"data", "tokenizer", 0, FlagKind::String, "bytes", "how a text becomes tokens: 'bytes' (vocab 256) or 'bpe' (learned on the training split, saved as tokenizer.bpe in --out)", "KIND"},
+    {"data", "vocab-size", 0, FlagKind::Int, "0", "bpe: the vocabulary to learn (0: 512); token files: the model's (0: the --tokenizer-file's, else GPT-2's 50257)"},
+    {"data", "tokenizer-file", 0, FlagKind::String, "", "decodes samples of token-file data: llm.c's gpt2_tokenizer.bin or a tokenizer.bpe (without it, ids are printed)", "FILE"},
+    {"data", "write-tokens", 0, FlagKind::String, "", "write the tokenized splits as llm.c token files PREFIX_train.bin and PREFIX_val.bin, then exit", "PREFIX"},
+    {"model", "init-from", 0, FlagKind::String, "", "start from an llm.c model file (e.g. gpt2_124M.bin): its sizes and weights", "FILE"},
     {"model", "preset", 0, FlagKind::String, "", "'gpt2': GPT-2 small's shape (12 layers, 12 heads, 768 wide, max 1024 positions); vocabulary from the tokenizer", "NAME"},
     {"model", "n-layer", 0, FlagKind::Int, "4", "transformer blocks"},
     {"model", "n-head", 0, FlagKind::Int, "4", "attention heads per block"},
@@ -60,7 +68,7 @@ static const std::vector<FlagSpec> kFlags = {
     {"optimisation", "total-batch-tokens", 0, FlagKind::Int, "0", "tokens per optimisation step, by gradient accumulation (0: B x T)"},
     {"optimisation", "lr", 0, FlagKind::Float, "4e-3", "peak learning rate"},
     {"optimisation", "min-lr", 0, FlagKind::Float, "-1", "final learning rate of the decay (-1: lr / 10)"},
-    {"optimisation", "warmup", 0, FlagKind::Int, "50", "steps of linear warmup"},
+    {"optimisation", "warmup", 0, FlagKind::Int, "50", "steps of linear warmup (none with --schedule constant, unless given)"},
     {"optimisation", "schedule", 0, FlagKind::String, "cosine", "after warmup: constant, cosine or linear decay to --min-lr", "KIND"},
     {"optimisation", "weight-decay", 0, FlagKind::Float, "0.1", "AdamW decay of the 2-D parameters (matmul weights, embeddings)"},
     {"optimisation", "beta1", 0, FlagKind::Float, "0.9", "AdamW's first-moment decay"},
@@ -79,6 +87,7 @@ static const std::vector<FlagSpec> kFlags = {
     {"evaluation", "sample-only", 0, FlagKind::Switch, "false", "generate from the checkpoint in --out, without training"},
     {"output", "out", 'o', FlagKind::String, "out", "folder for model.ckpt, log.csv and loss.svg", "DIR"},
     {"output", "resume", 0, FlagKind::Switch, "false", "continue the run saved in --out exactly where it stopped"},
+    {"output", "export-llmc", 0, FlagKind::String, "", "at the end, also write the model as an llm.c model file (fp32; GPT-2's switches only)", "FILE"},
     {"output", "profile", 0, FlagKind::Switch, "false", "at the end, print where a step's time went, op by op (forward and backward)"},
     {"output", "stop-after", 0, FlagKind::Int, "0", "end this session after that step, saving a checkpoint to --resume from (0: run to --steps)"},
 };
@@ -86,9 +95,11 @@ static const std::vector<FlagSpec> kFlags = {
 // Flags that may differ when a run is resumed; every other training flag must match the checkpoint.
 static const char* kChangeableOnResume[] = {"steps", "threads", "eval-every", "eval-batches", "sample-every",
                                             "sample-len", "prompt", "temperature", "top-k", "out", "resume",
-                                            "stop-after", "profile"};
-static const char* kModelFlags[] = {"preset", "n-layer", "n-head", "n-embd", "max-seq-len", "pos", "norm", "tie", "bias",
-                                    "dropout", "emb-dropout", "attn-dropout", "resid-dropout", "mlp-dropout"};
+                                            "stop-after", "profile", "export-llmc", "tokenizer-file"};
+// Flags that describe the model: a checkpoint decides them on --resume and --sample-only, and an llm.c
+// file (--init-from) decides the sizes and switches (the first ten).
+static const char* kModelFlags[] = {"vocab-size", "preset", "n-layer", "n-head", "n-embd", "max-seq-len", "pos", "norm", "tie", "bias",
+                                    "init-from", "dropout", "emb-dropout", "attn-dropout", "resid-dropout", "mlp-dropout"};
 
 // Ctrl-C: finish the current step, save, and stop. A second Ctrl-C stops at once.
 static volatile std::sig_atomic_t g_interrupted = 0;
@@ -151,6 +162,12 @@ static void check_flags(const Flags& f) {
     for (const char* n : {"eval-every", "eval-batches", "sample-every", "sample-len", "top-k", "stop-after"})
         require(f.get_int(n) >= 0, std::string("--") + n + " must be 0 or more, got " + f.value_text(n));
     require(f.get_float("temperature") >= 0, "--temperature must be 0 or more, got " + f.value_text("temperature"));
+    std::string tok = f.get_string("tokenizer");
+    require(tok == "bytes" || tok == "bpe", "unknown --tokenizer '" + tok + "' (expected bytes or bpe)");
+    require(f.get_int("vocab-size") >= 0, "--vocab-size must be 0 (the default) or more, got " + f.value_text("vocab-size"));
+    if (tok == "bpe" && f.get_int("vocab-size"))
+        require(f.get_int("vocab-size") >= 256 && f.get_int("vocab-size") <= 65536,
+                "--vocab-size " + f.value_text("vocab-size") + " is outside 256 .. 65536 (a BPE vocabulary is the 256 bytes plus its merges)");
     std::string preset = f.get_string("preset");
     require(preset.empty() || preset == "gpt2", "unknown --preset '" + preset + "' (expected gpt2)");
     (void)parse_loader_kind(f.get_string("loader"));
@@ -163,10 +180,22 @@ static void check_flags(const Flags& f) {
     }
 }
 
-// The model the flags describe (for a new run).
-static nn::GPTConfig config_from_flags(const Flags& f, int vocab_size) {
+// The dropout rates: --dropout at every site, unless a site's own flag says otherwise.
+static void set_dropout(const Flags& f, nn::GPTConfig& c) {
+    double all = f.get_float("dropout");
+    auto site = [&](const char* name) { return f.given(name) ? f.get_float(name) : all; };
+    c.emb_dropout = site("emb-dropout");
+    c.attn_dropout = site("attn-dropout");
+    c.resid_dropout = site("resid-dropout");
+    c.mlp_dropout = site("mlp-dropout");
+}
+
+// The model the flags describe (for a new run), with a vocabulary of vocab_size tokens (padded_vocab
+// rows in the embedding and logits; 0: no padding).
+static nn::GPTConfig config_from_flags(const Flags& f, int vocab_size, int padded_vocab) {
     nn::GPTConfig c;
     c.vocab_size = vocab_size;
+    c.padded_vocab_size = padded_vocab;
     c.n_layer = f.get_int("n-layer");
     c.n_head = f.get_int("n-head");
     c.n_embd = f.get_int("n-embd");
@@ -179,13 +208,28 @@ static nn::GPTConfig config_from_flags(const Flags& f, int vocab_size) {
     c.norm = nn::parse_norm_placement(f.get_string("norm"));
     c.tie_weights = f.get_switch("tie");
     c.bias = f.get_switch("bias");
-    double all = f.get_float("dropout");
-    auto site = [&](const char* name) { return f.given(name) ? f.get_float(name) : all; };
-    c.emb_dropout = site("emb-dropout");
-    c.attn_dropout = site("attn-dropout");
-    c.resid_dropout = site("resid-dropout");
-    c.mlp_dropout = site("mlp-dropout");
+    set_dropout(f, c);
     return c;
+}
+
+// --export-llmc FILE: the model as an llm.c model file.
+static void export_if_asked(const Flags& f, const nn::GPT& model) {
+    const std::string path = f.get_string("export-llmc");
+    if (path.empty()) return;
+    export_llmc_model(path, model);
+    std::printf("wrote %s (llm.c model file, fp32)\n", path.c_str());
+}
+
+// --write-tokens PREFIX: the splits as llm.c token files, and a BPE tokenizer beside them.
+static void write_token_files_and_tokenizer(const std::string& prefix, const DataSplit& data, const Tokenizer& tok) {
+    auto [train_path, val_path] = write_token_files(prefix, data);
+    std::printf("wrote %s (%s tokens) and %s (%s tokens)\n", train_path.c_str(),
+                with_commas((int64_t)data.train.size()).c_str(), val_path.c_str(),
+                with_commas((int64_t)data.val.size()).c_str());
+    if (tok.name() == "bpe") {
+        static_cast<const BpeTokenizer&>(tok).save(prefix + ".bpe");
+        std::printf("wrote %s.bpe, the tokenizer (give it as --tokenizer-file to decode samples)\n", prefix.c_str());
+    }
 }
 
 // The training settings as saved in a checkpoint: every flag except the model's, which the config holds.
@@ -233,10 +277,17 @@ static std::string sample_text(nn::GPT& model, const Tokenizer& tok, const Flags
     s.length = f.get_int("sample-len");
     s.temperature = f.get_float("temperature");
     s.top_k = f.get_int("top-k");
-    std::string prompt = f.get_string("prompt").empty() ? "\n" : f.get_string("prompt");
+    const std::string prompt = f.get_string("prompt");
+    // Without a prompt, a sample starts after a newline, or after <|endoftext|> (as llm.c's do) for a
+    // tokenizer that has one or cannot encode.
+    std::vector<int> start;
+    if (!prompt.empty()) start = tok.encode(prompt);
+    else if (tok.end_of_text() >= 0 || !tok.can_encode()) start = {std::max(tok.end_of_text(), 0)};
+    else start = tok.encode("\n");
+    require(!start.empty(), "the --prompt gave no tokens");
     ag::Rng rng(seed);  // its own generator: sampling never disturbs the training run's randomness
-    std::vector<int> out = sample_tokens(model, tok.encode(prompt), s, rng);
-    return (f.get_string("prompt").empty() ? "" : prompt) + tok.decode(out);
+    std::vector<int> out = sample_tokens(model, start, s, rng);
+    return prompt + tok.decode(out);
 }
 
 // ===================================================================================================
@@ -332,54 +383,128 @@ static int run(int argc, char** argv) {
     const std::string out_dir = flags.get_string("out");
     const std::string ckpt_path = join_path(out_dir, "model.ckpt");
     const bool resume = flags.get_switch("resume"), sample_only = flags.get_switch("sample-only");
-    ByteTokenizer tokenizer;
+    const std::string init_from = flags.get_string("init-from");
 
-    // A saved run (for --resume and --sample-only) decides the model, and on --resume the settings.
+    // A saved run (for --resume, and --sample-only without --init-from) decides the model and the
+    // tokenizer, and on --resume the settings.
     std::unique_ptr<CheckpointReader> saved;
-    if (resume || sample_only) {
+    if (resume || (sample_only && init_from.empty())) {
         saved = std::make_unique<CheckpointReader>(ckpt_path);
         for (const char* m : kModelFlags)
             require(!flags.given(m), std::string("--") + m + " cannot change the model of a saved run ('" +
                                          ckpt_path + "' decides it)");
         if (resume) check_resume_flags(flags, saved->info());
     }
+    if (!init_from.empty())
+        for (int i = 0; i < 10; ++i)  // the sizes and switches; dropout may be set for fine-tuning
+            require(!flags.given(kModelFlags[i]), std::string("--") + kModelFlags[i] +
+                                                      " cannot be combined with --init-from (the model file '" +
+                                                      init_from + "' decides it)");
     auto setting = [&](const char* name) {  // a training setting: the saved run's on --resume
         return resume && !flags.given(name) && saved->info().settings.count(name) ? saved->info().settings.at(name)
                                                                                   : flags.value_text(name);
     };
     auto setting_int = [&](const char* name) { return std::stoi(setting(name)); };
     auto setting_float = [&](const char* name) { return std::stod(setting(name)); };
-
-    // ---- 3 (early, for --sample-only). the model
-    nn::GPTConfig config = saved ? saved->info().config : config_from_flags(flags, tokenizer.vocab_size());
     const uint64_t seed = (uint64_t)setting_int("seed");
-    nn::GPT model(config, seed);
-    if (saved) saved->load_model(model);
-
-    if (sample_only) {
-        std::cout << sample_text(model, tokenizer, flags, seed + (uint64_t)saved->info().step) << "\n";
-        return 0;
-    }
     const int B = setting_int("batch-size"), T = setting_int("seq-len");
-    require(T <= config.max_seq_len || config.pos != nn::PosScheme::learned,
-            "--seq-len " + std::to_string(T) + " exceeds the model's max " + std::to_string(config.max_seq_len));
 
-    // ---- 2. data: a file, or the built-in grammar, whose exact best loss we know
-    DataSplit data;
+    // ---- 2. data: a text or llm.c token files, or the built-in grammar, whose exact best loss we know
+    RawData raw;
     double optimum = NAN;
     std::string input = setting("input"), data_name;
-    if (!input.empty()) {
-        data = load_text_data(input, setting("val"), tokenizer);
-        data_name = "'" + input + "'";
-    } else {
-        Corpus train_text = generate_corpus(1, 1 << 20), val_text = generate_corpus(2, 1 << 14);
-        data.train = tokenizer.encode(train_text.text);
-        data.val = tokenizer.encode(val_text.text);
-        data.train_source = "the grammar corpus (train)";
-        data.val_source = "the grammar corpus (validation)";
-        optimum = val_text.optimum();
-        data_name = "the built-in grammar corpus";
+    if (!sample_only) {
+        if (!input.empty()) {
+            raw = read_data(input, setting("val"));
+            data_name = "'" + input + "'";
+        } else {
+            Corpus train_text = generate_corpus(1, 1 << 20), val_text = generate_corpus(2, 1 << 14);
+            raw.train_text = train_text.text, raw.val_text = val_text.text;
+            raw.train_source = "the grammar corpus (train)", raw.val_source = "the grammar corpus (validation)";
+            optimum = val_text.optimum();
+            data_name = "the built-in grammar corpus";
+        }
     }
+    const bool token_data = raw.is_tokens || (sample_only && !init_from.empty());
+    require(init_from.empty() || setting("tokenizer") != "bpe",
+            "--tokenizer bpe learns a new vocabulary, which the model in '" + init_from + "' has never seen");
+    require(!token_data || !flags.given("tokenizer"),
+            "--tokenizer " + flags.get_string("tokenizer") + " tokenizes a text, but " +
+                (init_from.empty() ? data_name + " is an llm.c token file" : "an llm.c model (--init-from) reads token ids"));
+
+    // The tokenizer: a saved run's; for a text, bytes or a BPE learned on the training split; for token
+    // files, --tokenizer-file if given (it decodes samples), else samples are printed as token ids.
+    RunInfo info;
+    std::unique_ptr<Tokenizer> tokenizer;
+    if (saved) {
+        info.tokenizer = saved->info().tokenizer, info.tokenizer_file = saved->info().tokenizer_file;
+        if (info.tokenizer == "ids" && flags.given("tokenizer-file"))  // token ids, now with a file to decode them
+            info.tokenizer = "gpt2", info.tokenizer_file = flags.get_string("tokenizer-file");
+        tokenizer = open_tokenizer(info.tokenizer, info.tokenizer_file, saved->info().config.vocab_size);
+    } else if (token_data) {
+        info.tokenizer = "ids";
+        if (flags.given("tokenizer-file")) {
+            info.tokenizer_file = flags.get_string("tokenizer-file");
+            tokenizer = read_tokenizer_file(info.tokenizer_file);
+            info.tokenizer = tokenizer->name();
+        }
+    } else if (setting("tokenizer") == "bpe") {
+        int n = setting_int("vocab-size") ? setting_int("vocab-size") : 512;
+        auto t0 = std::chrono::steady_clock::now();
+        tokenizer = std::make_unique<BpeTokenizer>(BpeTokenizer::train(raw.train_text, n));
+        std::printf("learned a BPE tokenizer of %d tokens on %s in %.1f s\n", tokenizer->vocab_size(),
+                    raw.train_source.c_str(), ms_since(t0) / 1000);
+        info.tokenizer = "bpe", info.tokenizer_file = join_path(out_dir, "tokenizer.bpe");
+    } else {
+        tokenizer = std::make_unique<ByteTokenizer>();
+    }
+    DataSplit data;
+    data.train_source = raw.train_source, data.val_source = raw.val_source;
+    if (raw.is_tokens) {
+        data.train = std::move(raw.train_tokens), data.val = std::move(raw.val_tokens);
+    } else if (!sample_only) {
+        data.train = tokenizer->encode(raw.train_text), data.val = tokenizer->encode(raw.val_text);
+        raw.train_text.clear(), raw.val_text.clear();
+    }
+
+    // --write-tokens: the splits as llm.c token files, for llm.c (or a later run here) to train on
+    if (!flags.get_string("write-tokens").empty()) {
+        require(!sample_only, "--write-tokens needs data to write, not --sample-only");
+        write_token_files_and_tokenizer(flags.get_string("write-tokens"), data, *tokenizer);
+        return 0;
+    }
+
+    // ---- 3. the model: a saved run's, an llm.c model file's, or new from the flags
+    nn::GPTConfig config;
+    if (saved) {
+        config = saved->info().config;
+    } else if (!init_from.empty()) {
+        config = llmc_config(read_llmc_model_header(init_from));
+        set_dropout(flags, config);
+    } else if (token_data) {  // GPT-2's vocabulary unless told otherwise, padded as llm.c pads it
+        int vocab = setting_int("vocab-size") ? setting_int("vocab-size") : tokenizer ? tokenizer->vocab_size() : 50257;
+        config = config_from_flags(flags, vocab, (vocab + 127) / 128 * 128);
+    } else {
+        config = config_from_flags(flags, tokenizer->vocab_size(), 0);
+    }
+    if (!tokenizer) tokenizer = std::make_unique<IdTokenizer>(config.vocab_size);
+    require(tokenizer->vocab_size() <= config.vocab_size,
+            "the tokenizer has " + std::to_string(tokenizer->vocab_size()) +
+                " tokens, more than the model's vocabulary of " + std::to_string(config.vocab_size));
+    if (!flags.get_string("export-llmc").empty()) check_llmc_exportable(config);  // now, not after the training
+    nn::GPT model(config, seed);
+    if (saved) saved->load_model(model);
+    if (!init_from.empty()) load_llmc_model(init_from, model);
+
+    if (sample_only) {
+        std::cout << sample_text(model, *tokenizer, flags, seed + (saved ? (uint64_t)saved->info().step : 0)) << "\n";
+        export_if_asked(flags, model);
+        return 0;
+    }
+    require(T <= config.max_seq_len || config.pos != nn::PosScheme::learned,
+            "--seq-len " + std::to_string(T) + " exceeds the model's max " + std::to_string(config.max_seq_len));
+    check_token_ids(data.train, config.vocab_size, data.train_source);
+    check_token_ids(data.val, config.vocab_size, data.val_source);
     BatchLoader loader(data.train, B, T, parse_loader_kind(setting("loader")), seed, data.train_source);
     EvalWindows val_windows(data.val, B, T, data.val_source);
 
@@ -397,6 +522,9 @@ static int run(int argc, char** argv) {
     schedule.kind = optim::schedule_kind(setting("schedule"));
     schedule.peak = setting_float("lr");
     schedule.warmup = setting_int("warmup");
+    // "constant" means the same rate at every step, as llm.c's train_gpt2.c and nanoGPT without decay
+    // use it: no warmup unless one is asked for. (A resumed run keeps the warmup it saved.)
+    if (!resume && schedule.kind == optim::ScheduleKind::constant && !flags.given("warmup")) schedule.warmup = 0;
     schedule.total = std::max<int64_t>(steps, 1);
     double min_lr = setting_float("min-lr");
     schedule.floor = min_lr < 0 ? 0.1 : min_lr / schedule.peak;
@@ -410,9 +538,11 @@ static int run(int argc, char** argv) {
     }
 
     make_dirs(out_dir);
-    RunInfo info;
+    if (info.tokenizer == "bpe" && !resume)  // the checkpoint refers to it: it must exist first
+        static_cast<const BpeTokenizer&>(*tokenizer).save(info.tokenizer_file);
     info.config = config;
     info.settings = settings_of(flags);
+    info.settings["warmup"] = std::to_string(schedule.warmup);  // the warmup used, given or not
     if (resume) info.settings = saved->info().settings, info.settings["steps"] = flags.value_text("steps");
     std::vector<LogRow> rows = resume ? read_log(join_path(out_dir, "log.csv"), start_step) : std::vector<LogRow>{};
     const std::string plot_title = "loss on " + (input.empty() ? std::string("the grammar corpus") : input);
@@ -429,7 +559,7 @@ static int run(int argc, char** argv) {
     auto row = [](const std::string& k, const std::string& v) { std::printf("| %-20s | %-52s |\n", k.c_str(), v.c_str()); };
     row("data", data_name);
     row("tokens", "train " + with_commas((int64_t)data.train.size()) + ", val " + with_commas((int64_t)data.val.size()) +
-                      " (" + tokenizer.name() + ", vocab " + std::to_string(tokenizer.vocab_size()) + ")");
+                      " (" + tokenizer->name() + ", vocab " + std::to_string(tokenizer->vocab_size()) + ")");
     row("loader", std::string(loader_kind_name(loader.kind())));
     row("model", std::to_string(config.n_layer) + " layers, " + std::to_string(config.n_head) + " heads, " +
                      std::to_string(config.n_embd) + " wide, max " + std::to_string(config.max_seq_len) + " positions");
@@ -445,8 +575,10 @@ static int run(int argc, char** argv) {
     row("batch", std::to_string(B) + " x " + std::to_string(T) + (accumulation > 1 ? " x " + std::to_string(accumulation) + " accumulated" : "") +
                      " = " + with_commas(tokens_per_step) + " tokens/step");
     row("steps", std::to_string(steps) + (resume ? " (resuming after step " + std::to_string(start_step) + ")" : ""));
-    row("learning rate", fmt("%g", schedule.peak) + ", " + optim::schedule_name(schedule.kind) + " to " +
-                             fmt("%g", schedule.peak * schedule.floor) + ", warmup " + std::to_string(schedule.warmup));
+    const bool decays = schedule.kind != optim::ScheduleKind::constant;
+    row("learning rate", fmt("%g", schedule.peak) + ", " + optim::schedule_name(schedule.kind) +
+                             (decays ? " to " + fmt("%g", schedule.peak * schedule.floor) : "") + ", warmup " +
+                             std::to_string(schedule.warmup));
     row("AdamW", "betas " + setting("beta1") + ", " + setting("beta2") + ", eps " + setting("eps") + ", clip " + setting("grad-clip"));
     row("threads", std::to_string(omp_get_max_threads()));
     row("output", out_dir + "/ (model.ckpt, log.csv, loss.svg)");
@@ -531,7 +663,7 @@ static int run(int argc, char** argv) {
         }
         if ((sample_every && (step + 1) % sample_every == 0) || last) {
             std::printf("---- sample at step %lld ----\n%s\n----\n", (long long)step + 1,
-                        sample_text(model, tokenizer, flags, seed + (uint64_t)step).c_str());
+                        sample_text(model, *tokenizer, flags, seed + (uint64_t)step).c_str());
         }
         std::fflush(stdout);
         ag::profiler::enable(profiling);
@@ -553,6 +685,7 @@ static int run(int argc, char** argv) {
         return 130;
     }
     if (rows.empty() || rows.back().step != step) save(step);
+    export_if_asked(flags, model);
     std::printf("done: %lld steps in %s", (long long)(step - start_step), duration(seconds).c_str());
     if (timed_steps) std::printf(", %.0f ms/step, %.0f tokens/s", time_in_steps / (double)timed_steps,
                                  (double)tokens_per_step * (double)timed_steps / time_in_steps * 1000);

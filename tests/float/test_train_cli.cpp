@@ -26,63 +26,6 @@ using namespace train;
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 
-namespace {
-
-struct Result {
-    int status;          // the exit code
-    std::string output;  // stdout and stderr together
-};
-
-// Runs ./train with the arguments (a shell string), returning its exit code and output.
-Result run_train(const std::string& args) {
-    REQUIRE(access("./train", X_OK) == 0);  // make test builds it; run from the repository root
-    std::string cmd = "./train " + args + " 2>&1";
-    FILE* pipe = popen(cmd.c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    std::string out;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-    int status = pclose(pipe);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
-}
-
-// Some text with enough structure to learn from quickly.
-std::string little_text() {
-    std::string s;
-    for (int i = 0; i < 300; ++i) s += (i % 3 ? "the cat sat on the mat. " : "a dog ran to the sun. ");
-    return s;
-}
-
-// A tiny model and run: every test below adds its own flags.
-const std::string kTiny =
-    " --n-layer 1 --n-head 2 --n-embd 16 --seq-len 16 --batch-size 4 --eval-every 0 --sample-every 0 --sample-len 8";
-
-// The train_loss column of a log.csv, as text (so that comparisons are exact).
-std::vector<std::string> train_losses(const std::string& csv_path) {
-    std::ifstream f(csv_path);
-    std::vector<std::string> losses;
-    std::string line;
-    std::getline(f, line);
-    while (std::getline(f, line)) {
-        std::stringstream fields(line);
-        std::string step, loss;
-        std::getline(fields, step, ',');
-        std::getline(fields, loss, ',');
-        losses.push_back(loss);
-    }
-    return losses;
-}
-
-// The one line a failing run prints.
-void expect_error(const Result& r, const std::string& message) {
-    INFO(r.output);
-    CHECK(r.status == 1);
-    CHECK_THAT(r.output, StartsWith("error: ") && Contains(message));
-    CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
-}
-
-}  // namespace
 
 TEST_CASE("a short run lowers the loss and writes its outputs", "[cli]") {
     TempDir dir;
