@@ -212,6 +212,28 @@ static nn::GPTConfig config_from_flags(const Flags& f, int vocab_size, int padde
     return c;
 }
 
+// --init-from FILE decides the model; a size or switch given as well must agree with the file.
+static void check_agrees_with_file(const Flags& f, const nn::GPTConfig& file, const std::string& path) {
+    nn::GPTConfig asked = config_from_flags(f, file.vocab_size, file.padded_vocab_size);
+    auto agree = [&](const char* flag, bool same, const std::string& theirs) {
+        require(!f.given(flag) || same, std::string("--") + flag + " " + f.value_text(flag) + " disagrees with '" +
+                                            path + "', whose model has " + theirs);
+    };
+    agree("vocab-size", f.get_int("vocab-size") == file.vocab_size, "a vocabulary of " + std::to_string(file.vocab_size));
+    agree("n-layer", asked.n_layer == file.n_layer, std::to_string(file.n_layer) + " layers");
+    agree("n-head", asked.n_head == file.n_head, std::to_string(file.n_head) + " heads");
+    agree("n-embd", asked.n_embd == file.n_embd, "n_embd " + std::to_string(file.n_embd));
+    agree("max-seq-len", asked.max_seq_len == file.max_seq_len, "max " + std::to_string(file.max_seq_len) + " positions");
+    agree("preset", asked.n_layer == file.n_layer && asked.n_head == file.n_head && asked.n_embd == file.n_embd &&
+                        asked.max_seq_len == file.max_seq_len,
+          "another shape (" + std::to_string(file.n_layer) + " layers, " + std::to_string(file.n_head) + " heads, " +
+              std::to_string(file.n_embd) + " wide)");
+    agree("pos", asked.pos == file.pos, "learned positions");
+    agree("norm", asked.norm == file.norm, "pre-LN");
+    agree("tie", asked.tie_weights == file.tie_weights, "a tied output layer");
+    agree("bias", asked.bias == file.bias, "biases");
+}
+
 // --export-llmc FILE: the model as an llm.c model file.
 static void export_if_asked(const Flags& f, const nn::GPT& model) {
     const std::string path = f.get_string("export-llmc");
@@ -395,11 +417,6 @@ static int run(int argc, char** argv) {
                                          ckpt_path + "' decides it)");
         if (resume) check_resume_flags(flags, saved->info());
     }
-    if (!init_from.empty())
-        for (int i = 0; i < 10; ++i)  // the sizes and switches; dropout may be set for fine-tuning
-            require(!flags.given(kModelFlags[i]), std::string("--") + kModelFlags[i] +
-                                                      " cannot be combined with --init-from (the model file '" +
-                                                      init_from + "' decides it)");
     auto setting = [&](const char* name) {  // a training setting: the saved run's on --resume
         return resume && !flags.given(name) && saved->info().settings.count(name) ? saved->info().settings.at(name)
                                                                                   : flags.value_text(name);
@@ -480,7 +497,8 @@ static int run(int argc, char** argv) {
         config = saved->info().config;
     } else if (!init_from.empty()) {
         config = llmc_config(read_llmc_model_header(init_from));
-        set_dropout(flags, config);
+        check_agrees_with_file(flags, config, init_from);
+        set_dropout(flags, config);  // dropout has no parameters: a fine-tuning run may set it
     } else if (token_data) {  // GPT-2's vocabulary unless told otherwise, padded as llm.c pads it
         int vocab = setting_int("vocab-size") ? setting_int("vocab-size") : tokenizer ? tokenizer->vocab_size() : 50257;
         config = config_from_flags(flags, vocab, (vocab + 127) / 128 * 128);

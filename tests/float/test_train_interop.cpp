@@ -85,8 +85,8 @@ TEST_CASE("llm.c model files: export, --init-from, export again, byte for byte",
     CHECK(h.n_layer == 1);
     CHECK(h.max_seq_len == 16);
 
-    // start from it, train nothing, export: the same file (sampling from it works too)
-    Result b = run_train("--init-from " + dir / "a.bin" + " -i " + dir / "text.txt" +
+    // start from it (flags that agree with the file are fine), train nothing, export: the same file
+    Result b = run_train("--init-from " + dir / "a.bin" + " --n-layer 1 --pos learned -i " + dir / "text.txt" +
                          " --seq-len 16 --batch-size 4 --eval-every 0 --sample-len 4 --steps 0 --export-llmc " + dir / "b.bin" +
                          " --out " + dir / "b");
     INFO(b.output);
@@ -204,7 +204,10 @@ TEST_CASE("bad interop inputs: one line naming the file and the problem, exit 1,
                  "has token 300 at position 2, beyond the model's vocabulary of 256");
     tiny_llmc_model(dir / "m.bin");
     expect_error(run_train("--init-from " + dir / "m.bin --n-layer 3 --out " + dir / "o"),
-                 "--n-layer cannot be combined with --init-from");
+                 "--n-layer 3 disagrees with '" + dir / "m.bin" + "', whose model has 2 layers");
+    expect_error(run_train("--init-from " + dir / "m.bin --pos rope --out " + dir / "o"), "whose model has learned positions");
+    expect_error(run_train("--init-from " + dir / "m.bin --preset gpt2 --out " + dir / "o"),
+                 "--preset gpt2 disagrees with '" + dir / "m.bin" + "', whose model has another shape (2 layers, 2 heads, 16 wide)");
     expect_error(run_train("--init-from " + dir / "big.bin --out " + dir / "o"), "is not an llm.c model file");
     expect_error(run_train("--init-from " + dir / "m.bin -i " + dir / "text.txt --tokenizer bpe --out " + dir / "o"),
                  "--tokenizer bpe learns a new vocabulary");
