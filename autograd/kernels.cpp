@@ -1,4 +1,4 @@
-// kernels.cpp: the elementwise kernels (GELU). Matrix multiply is in gemm.cpp.
+// kernels.cpp: the elementwise kernels (GELU, softmax rows). Matrix multiply is in gemm.cpp.
 
 // GCC vectorises a loop with a clamp (a compare and select) only when it may assume that comparing
 // floats raises no trap; nothing here relies on floating-point traps, so say so (clang needs nothing).
@@ -37,6 +37,8 @@ inline float exp_vectorisable(float x) {
 // tanh u = 1 - 2 / (e^(2u) + 1): absolute error ~1e-7 everywhere.
 [[maybe_unused]] inline float tanh_for_gelu(float u) { return 1 - 2 / (exp_vectorisable(2 * u) + 1); }
 [[maybe_unused]] inline double tanh_for_gelu(double u) { return std::tanh(u); }
+[[maybe_unused]] inline float exp_fast(float x) { return exp_vectorisable(x); }
+[[maybe_unused]] inline double exp_fast(double x) { return std::exp(x); }
 
 // Threads for big arrays; in float also an explicit request to vectorise (the double build calls
 // std::tanh, which cannot be vectorised, and clang would warn about the request).
@@ -44,6 +46,14 @@ inline float exp_vectorisable(float x) {
 #define GELU_LOOP _Pragma("omp parallel for if (n > (1 << 16))")
 #else
 #define GELU_LOOP _Pragma("omp parallel for simd if (n > (1 << 16))")
+#endif
+// The same for loops over one row (the caller has the threads).
+#ifdef AUTOGRAD_DOUBLE
+#define FLOAT_SIMD
+#define FLOAT_SIMD_SUM(s)
+#else
+#define FLOAT_SIMD _Pragma("omp simd")
+#define FLOAT_SIMD_SUM(s) _Pragma("omp simd reduction(+ : s)")
 #endif
 
 constexpr real kGeluS = (real)0.7978845608028654;  // sqrt(2 / pi)
@@ -67,6 +77,24 @@ GELU_LOOP
         real d = real(0.5) * (1 + t[i]) + real(0.5) * v * (1 - t[i] * t[i]) * kGeluS * (1 + 3 * kGeluK * v * v);
         dx[i] += dy[i] * d;
     }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Softmax rows
+
+real logsumexp_row(const real* x, int64_t n) {
+    real m = x[0];
+#pragma omp simd reduction(max : m)
+    for (int64_t j = 0; j < n; ++j) m = std::max(m, x[j]);
+    double s = 0;  // 50,000 terms: summed in double so that the rounding stays at float's level
+FLOAT_SIMD_SUM(s)
+    for (int64_t j = 0; j < n; ++j) s += (double)exp_fast(x[j] - m);
+    return m + (real)std::log(s);
+}
+
+void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64_t n) {
+FLOAT_SIMD
+    for (int64_t j = 0; j < n; ++j) dx[j] += scale * exp_fast(x[j] - lse);
 }
 
 }  // namespace ag

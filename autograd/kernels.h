@@ -32,4 +32,12 @@ const char* gemm_kernel_name();
 void gelu_forward(const real* x, real* y, real* t, int64_t n);
 void gelu_backward(const real* x, const real* t, const real* dy, real* dx, int64_t n);
 
+// Softmax rows, as cross-entropy needs them (one row of n logits at a time; the caller shares rows
+// between threads). In float, e^x comes from the same vectorisable exp as GELU's (relative error
+// below 2e-7); in double from std::exp.
+//   logsumexp_row:          log sum_j e^(x_j), computed from the row's maximum, the sum in double
+//   add_scaled_softmax_row: dx_j += scale * e^(x_j - lse), i.e. scale * softmax(x)_j given lse
+real logsumexp_row(const real* x, int64_t n);
+void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64_t n);
+
 }  // namespace ag

@@ -6,6 +6,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "kernels.h"
 #include "ops.h"
 
 namespace ag {
@@ -121,7 +122,7 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int 
     for (int64_t r = 0; r < rows; ++r) {
         if (targets[r] == ignore_index) continue;
         const real* xr = logits.data() + r * stride;
-        lse[r] = row_logsumexp(xr, V);
+        lse[r] = logsumexp_row(xr, V);
         row_loss[r] = lse[r] - xr[targets[r]];
     }
     double total = 0;  // summed in row order, so the loss does not depend on the number of threads
@@ -137,7 +138,7 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int 
             if (targets[r] == ignore_index) continue;
             const real* xr = logits.data() + r * stride;
             real* dx = logits.grad_buffer() + r * stride;
-            for (int64_t j = 0; j < V; ++j) dx[j] += scale * std::exp(xr[j] - lse[r]);
+            add_scaled_softmax_row(xr, lse[r], scale, dx, V);
             dx[targets[r]] -= scale;
         }
     });

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "../../autograd/kernels.h"
+#include "../../autograd/rng.h"
 
 using namespace ag;
 
@@ -27,4 +28,21 @@ TEST_CASE("float GELU (vectorised tanh) matches the double formula, forward and 
     }
     CHECK(worst_y < 1e-6);
     CHECK(worst_dx < 4e-6);  // float's own rounding of the derivative's terms (each up to ~5) is ~1e-6
+}
+
+TEST_CASE("float softmax rows (vectorised exp) match double math, GPT-2's vocabulary size", "[kernels]") {
+    const int n = 50257;  // odd, for the loop tails
+    Rng rng(5);
+    std::vector<float> x(n), dx(n, 0.5f);
+    for (float& v : x) v = (float)(4 * rng.normal());  // a spread of logits, far from 0
+    x[123] = 60;                                          // a dominant one: the maximum must be taken out first
+    double m = 60, s = 0;
+    for (float v : x) s += std::exp((double)v - m);
+    double lse_ref = m + std::log(s);
+    float lse = logsumexp_row(x.data(), n);
+    CHECK(std::fabs(lse - lse_ref) < 1e-5);
+    add_scaled_softmax_row(x.data(), lse, 0.25f, dx.data(), n);
+    double worst = 0;
+    for (int j = 0; j < n; ++j) worst = std::max(worst, std::fabs(dx[j] - (0.5 + 0.25 * std::exp(x[j] - lse_ref))));
+    CHECK(worst < 1e-6);
 }
