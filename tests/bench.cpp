@@ -1,23 +1,35 @@
 // bench.cpp: how close the kernels come to this machine's limits (`make bench`).
 //
 // First it measures the limits themselves, in this process: the fp32 FMA peak (a loop of independent
-// fused multiply-adds that never leaves the registers) and the memory bandwidth (a copy and a triad
-// over arrays much larger than the caches), on 1 thread and on all threads. Then every kernel is
+// fused multiply-adds that never leaves the registers) and the memory bandwidth (a copy, a triad and
+// an in-place update over arrays much larger than the caches), on 1 thread and on all threads. Then every kernel is
 // reported as a figure and as a fraction of the limit that bounds it, measured in the same run, so
 // that the ratios stay meaningful on a noisy or clock-drifting host.
 //
 // Each figure is the median of several repetitions, with the spread (min-max) beside it. The output is
 // a Markdown table, to paste into an issue as is.
+//
+// The sections: gemm (the matrix multiplies at GPT-2's and the default model's shapes); the
+// memory-bound kernels (layernorm, crossentropy, gelu, add, adamw, clip, zero_grad), each as the bytes
+// it must move per call over the time, against the bandwidth limit and against a memcpy of the same
+// bytes; and steps (whole training steps, with MFU). `make bench` runs them all; to run some, name
+// them: `build/bench adamw layernorm` (the limits are always measured first; `memory` names all the
+// memory-bound ones).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <omp.h>
+#ifdef __GLIBC__
+#include <malloc.h>  // malloc_trim
+#endif
 #if defined(__AVX512F__) || defined(__AVX2__)
 // GCC 12's own AVX-512 header trips its -Wuninitialized (GCC bug 105593); the warning is about the header.
 #pragma GCC diagnostic push
@@ -27,6 +39,8 @@
 #endif
 
 #include "../autograd/kernels.h"
+#include "../autograd/memory.h"
+#include "../autograd/ops.h"
 #include "../nn/gpt.h"
 #include "../optim/optim.h"
 #include "../autograd/rng.h"
@@ -115,8 +129,22 @@ Stats fma_peak(int threads) {
     });
 }
 
+// std::memcpy of n floats, each thread on its own contiguous chunk.
+void parallel_memcpy(float* dst, const float* src, int64_t n, int threads) {
+#pragma omp parallel num_threads(threads)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int64_t begin = n * t / nt, end = n * (t + 1) / nt;
+        std::memcpy(dst + begin, src + begin, (end - begin) * sizeof(float));
+    }
+}
+
 // Memory bandwidth in bytes/s over arrays of n floats, counting each byte read or written once:
-// copy (y = x, 8 bytes per element) or triad (z = x + s y, 12 bytes per element).
+// copy (y = x, 8 bytes per element), triad (z = x + s y, 12) or update (y = x + s y, 12, in place).
+// A store into a line the core has not read first reads it anyway (read for ownership), so copy and
+// triad move 4 bytes per element more than they count; update writes only lines it has read, so on
+// many machines it is the fastest: every byte it moves is counted. (memcpy's streaming stores skip
+// the read instead.)
 Stats bandwidth(const char* kind, std::vector<float>& x, std::vector<float>& y, std::vector<float>& z,
                 int threads) {
     const int64_t n = (int64_t)x.size();
@@ -126,14 +154,12 @@ Stats bandwidth(const char* kind, std::vector<float>& x, std::vector<float>& y, 
 #pragma omp parallel for num_threads(threads) schedule(static)
             for (int64_t i = 0; i < n; ++i) py[i] = px[i];
         }, 0.1);
-    if (std::strcmp(kind, "memcpy") == 0)  // std::memcpy, each thread on its own contiguous chunk
-        return measure_rate(8.0 * n, [&] {
-#pragma omp parallel num_threads(threads)
-            {
-                int t = omp_get_thread_num(), nt = omp_get_num_threads();
-                int64_t begin = n * t / nt, end = n * (t + 1) / nt;
-                std::memcpy(py + begin, px + begin, (end - begin) * sizeof(float));
-            }
+    if (std::strcmp(kind, "memcpy") == 0)
+        return measure_rate(8.0 * n, [&] { parallel_memcpy(py, px, n, threads); }, 0.1);
+    if (std::strcmp(kind, "update") == 0)  // y converges to 2 x: no overflow however often it runs
+        return measure_rate(12.0 * n, [&] {
+#pragma omp parallel for num_threads(threads) schedule(static)
+            for (int64_t i = 0; i < n; ++i) py[i] = px[i] + 0.5f * py[i];
         }, 0.1);
     return measure_rate(12.0 * n, [&] {
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -216,99 +242,9 @@ void bench_gemm_batched(const char* what, int64_t batch, bool tb, int64_t M, int
     row(what, shape, "GFLOP/s", s1, peak1, s2, peak2, 1e9);
 }
 
-// ---------------------------------------------------------------------------------------------------
-// Whole training steps: zero_grad, forward, backward, clip to norm 1, AdamW, as ./train does them.
-// FLOPs per step = 6 x parameters x tokens + 12 x layers x C x T x tokens (attention), the issue's and
-// PaLM's count; MFU is that over the time, as a fraction of the FMA peak on the same threads.
-// "memory" is how much the process grew from before the model was built to after the steps: parameters,
-// gradients, AdamW's two moments, and the activations the caching allocator keeps for the next step.
-double resident_mb() {
-    std::ifstream f("/proc/self/statm");
-    long pages_total = 0, pages_resident = 0;
-    f >> pages_total >> pages_resident;
-    return (double)pages_resident * 4096.0 / 1e6;
-}
-
-void bench_step(const char* what, const nn::GPTConfig& config, int B, int T, int reps, double peak) {
-    double rss_before = resident_mb();
-    nn::GPT model(config, 1);
-    ag::NamedTensors params = model.parameters();
-    optim::AdamW opt(optim::param_groups(params));
-    std::vector<int> ids(B * T), targets(B * T);
-    for (int i = 0; i < B * T; ++i) {
-        ids[i] = (i * 7919) % config.vocab_size;
-        targets[i] = (i * 104729 + 3) % config.vocab_size;
-    }
-    auto step = [&] {
-        opt.zero_grad();
-        model.forward(ids, B, T, targets).loss.backward();
-        optim::clip_grad_norm(params, 1.0);
-        opt.step(1e-4);
-    };
-    step();  // warm up: the first step allocates gradients, moments and the allocator's cache
-    std::vector<double> ms;
-    for (int r = 0; r < reps; ++r) {
-        double t0 = now_seconds();
-        step();
-        ms.push_back(1000 * (now_seconds() - t0));
-    }
-    Stats s = stats_of(ms);
-    double n = (double)model.num_parameters();
-    double flops = (6.0 * n + 12.0 * config.n_layer * config.n_embd * T) * B * T;
-    std::printf("| %-26s | %9.1f M | %-25s | %9.0f | %6.1f%% | %7.0f MB (%5.0f MB state)   |\n", what, n / 1e6,
-                fmt("%7.1f (%.1f-%.1f)", s.median, s.min, s.max).c_str(), B * T / (s.median / 1000),
-                100 * flops / (s.median / 1000) / peak, resident_mb() - rss_before, 16.0 * n / 1e6);
-}
-
-void bench_training_steps(double fma_peak_all) {
-    std::printf("\n### Whole training steps (all threads: forward, backward, clip, AdamW)\n\n");
-    std::printf("| %-26s | %11s | %-25s | %9s | %7s | %-30s |\n", "model", "parameters", "ms/step: median (min-max)",
-                "tokens/s", "MFU", "memory (params+grads+m+v)");
-    std::printf("|%s|%s|%s|%s|%s|%s|\n", std::string(28, '-').c_str(), std::string(13, '-').c_str(),
-                std::string(27, '-').c_str(), std::string(11, '-').c_str(), std::string(9, '-').c_str(),
-                std::string(32, '-').c_str());
-    nn::GPTConfig small;  // ./train's default model: 4 layers, 4 heads, 128 wide, bytes (V = 256)
-    small.max_seq_len = 64;
-    bench_step("default model, 16 x 64", small, 16, 64, 20, fma_peak_all);
-    bench_step("baby GPT (nanoGPT) 12 x 64", small, 12, 64, 20, fma_peak_all);  // same shape, batch 12
-    bench_step("GPT-2 124M, 4 x 64", nn::GPTConfig::gpt2(), 4, 64, 3, fma_peak_all);
-}
-
-std::string load_average() {
-    std::ifstream f("/proc/loadavg");
-    std::string a, b, c;
-    if (!(f >> a >> b >> c)) return "unknown";
-    return a + " " + b + " " + c;
-}
-
-}  // namespace
-
-int main() {
-    const int threads = omp_get_max_threads();
-    double t_start = now_seconds();
-    std::printf("## make bench\n\n");
-    std::printf("threads: %d (OMP_NUM_THREADS)  ·  gemm micro-kernel: %s  ·  peak loop: %s, %d floats/vector  ·  "
-                "load average at start: %s\n",
-                threads, gemm_kernel_name(), vec_name, kLanes, load_average().c_str());
-
-    // ---- the limits
-    Stats peak_1 = fma_peak(1), peak_n = fma_peak(threads);
-    const int64_t n = 48 << 20;  // 192 MB per array: well past the caches of one core
-    std::vector<float> x(n, 1.0f), y(n, 2.0f), z(n, 0.0f);
-    Stats copy_1 = bandwidth("copy", x, y, z, 1), copy_n = bandwidth("copy", x, y, z, threads);
-    Stats triad_1 = bandwidth("triad", x, y, z, 1), triad_n = bandwidth("triad", x, y, z, threads);
-    // The limits are the best repetition, not the median: another program can only slow a measurement
-    // down, and a limit measured low would flatter every ratio below it.
-    double bw_1 = std::max(copy_1.max, triad_1.max), bw_n = std::max(copy_n.max, triad_n.max);
-    const double fma_1 = peak_1.max, fma_n = peak_n.max;
-
-    table_header("Machine limits, measured in this run", "of max", threads);
-    row("fp32 FMA peak", "registers only", "GFLOP/s", peak_1, fma_1, peak_n, fma_n, 1e9);
-    row("memory bandwidth: copy", "192 MB, y = x", "GB/s", copy_1, bw_1, copy_n, bw_n, 1e9);
-    row("memory bandwidth: triad", "192 MB, z = x + s y", "GB/s", triad_1, bw_1, triad_n, bw_n, 1e9);
-    std::printf("\nBelow, each %% is of the matching limit (its best repetition): the FMA peak for gemm, the better of copy and triad "
-                "for memory-bound kernels, on the same number of threads.\n");
-
+// The linear layers' three products (forward, dX, dW) at GPT-2 small's shapes and at the default
+// model's, and attention's batched products.
+void bench_gemms(double fma_1, double fma_n, int threads) {
     // ---- gemm at GPT-2 small's linear layers: R = B*T = 256 rows, C = 768
     table_header("gemm at GPT-2 small's shapes (B*T = 256)", "of peak", threads);
     struct Layer {
@@ -337,14 +273,387 @@ int main() {
     }
     bench_gemm_batched("attn scores q k^T", 64, true, 64, 64, 32, fma_1, fma_n, threads);
     bench_gemm_batched("attn out att v", 64, false, 64, 32, 64, fma_1, fma_n, threads);
+}
 
-    // ---- memory-bound baselines (layernorm, cross-entropy, AdamW will be compared with these)
-    table_header("Memory-bound baselines", "of bw", threads);
-    Stats memcpy_1 = bandwidth("memcpy", x, y, z, 1), memcpy_n = bandwidth("memcpy", x, y, z, threads);
-    row("memcpy", "192 MB", "GB/s", memcpy_1, bw_1, memcpy_n, bw_n, 1e9);
+// ---------------------------------------------------------------------------------------------------
+// Memory-bound kernels: layernorm, cross-entropy, GELU, the residual add, AdamW, clipping, zero_grad.
+//
+// Each is reported as the bytes it must move per call (every tensor read or written once per pass,
+// counted in the table's notes) over the time: a rate comparable with the bandwidth limit. Beside it,
+// the same bytes moved by memcpy, measured right after on the same threads: half of them copied from one
+// buffer into another (at most 1 GB copied: past the caches the rate no longer depends on the size,
+// except that glibc's memcpy switches to streaming stores above a size per call, about the L3 per
+// thread). A kernel whose working set fits in a cache is marked so: its rate can beat the memory
+// bandwidth, and its memcpy then runs in the cache too.
+
+// What the memory-bound measurements need from the limits: the bandwidths (best repetition).
+struct Machine {
+    int threads;
+    double bw_1, bw_n;
+};
+
+// The size of this machine's level-`level` data cache in bytes, from sysfs; 0 if unknown.
+int64_t cache_bytes(int level) {
+    for (int i = 0; i < 8; ++i) {
+        std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
+        std::ifstream level_file(dir + "level"), size_file(dir + "size"), type_file(dir + "type");
+        int l = 0;
+        std::string size, type;
+        if (!(level_file >> l) || !(size_file >> size) || !(type_file >> type)) break;
+        if (l != level || type == "Instruction" || size.empty()) continue;
+        int64_t v = std::atoll(size.c_str());
+        return size.back() == 'K' ? v << 10 : size.back() == 'M' ? v << 20 : v;
+    }
+    return 0;
+}
+
+// "4x64x768 (3.1 MB, in L2)": the shape, the working set, and the smallest cache that holds it
+// (one core's L2; the L3 is shared).
+std::string with_working_set(const std::string& shape, double bytes) {
+    static const int64_t l2 = cache_bytes(2), l3 = cache_bytes(3);
+    const char* where = bytes <= l2 ? "in L2" : bytes <= l3 ? "in L3" : l3 ? "> L3" : "cache sizes unknown";
+    return shape + fmt(bytes < 1e7 ? " (%.1f MB, " : " (%.0f MB, ", bytes / 1e6) + where + ")";
+}
+
+// Two buffers for a memcpy that moves `bytes` (half read, half written), at most 1 GB each. The source
+// is written once, so that the copy reads real memory rather than the kernel's shared page of zeros.
+struct MemcpyBuffers {
+    explicit MemcpyBuffers(double bytes)
+        : n(std::max<int64_t>(16, std::min<int64_t>((int64_t)(bytes / 8), 1 << 28))), src(new float[n]),
+          dst(new float[n]) {
+        float* s = src.get();
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; ++i) s[i] = (float)(i & 1023);
+    }
+    Stats rate(int threads) const {
+        return measure_rate(8.0 * (double)n, [&] { parallel_memcpy(dst.get(), src.get(), n, threads); }, 0.05);
+    }
+    int64_t n;
+    std::unique_ptr<float[]> src, dst;
+};
+
+void bw_table_header(int threads) {
+    std::printf("\n### Memory-bound kernels: bytes the kernel must move / time\n\n");
+    std::printf("| %-28s | %-40s | %7s | %-25s | %-6s | %-9s | %-25s | %-6s | %-9s |\n", "what", "shape (working set)",
+                "MB/call", "1 thread: GB/s (min-max)", "of bw", "of memcpy",
+                (std::to_string(threads) + " threads: GB/s (min-max)").c_str(), "of bw", "of memcpy");
+    std::printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", std::string(30, '-').c_str(), std::string(42, '-').c_str(),
+                std::string(9, '-').c_str(), std::string(27, '-').c_str(), std::string(8, '-').c_str(),
+                std::string(11, '-').c_str(), std::string(27, '-').c_str(), std::string(8, '-').c_str(),
+                std::string(11, '-').c_str());
+}
+
+// Times `body` (which moves `bytes`) on 1 thread and on all, each followed by a memcpy of the same
+// bytes, and prints the row.
+void bench_memory_bound(const std::string& what, const std::string& shape, double bytes, double working_set,
+                        const std::function<void()>& body, const Machine& m) {
+    MemcpyBuffers copy(bytes);
+    omp_set_num_threads(1);
+    Stats k1 = measure_rate(bytes, body, 0.05), c1 = copy.rate(1);
+    omp_set_num_threads(m.threads);
+    Stats kn = measure_rate(bytes, body, 0.05), cn = copy.rate(m.threads);
+    auto gbs = [](Stats s) { return fmt("%6.1f (%.1f-%.1f)", s.median / 1e9, s.min / 1e9, s.max / 1e9); };
+    std::printf("| %-28s | %-40s | %7.0f | %-25s | %5.0f%% | %8.0f%% | %-25s | %5.0f%% | %8.0f%% |\n", what.c_str(),
+                with_working_set(shape, working_set).c_str(), bytes / 1e6, gbs(k1).c_str(), 100 * k1.median / m.bw_1,
+                100 * k1.median / c1.median, gbs(kn).c_str(), 100 * kn.median / m.bw_n, 100 * kn.median / cn.median);
+    std::fflush(stdout);
+}
+
+// Values in [-scale, scale] from a fixed pattern: fast (no random numbers for 100M values), and
+// varied enough that no kernel meets only one value.
+void fill(real* p, int64_t n, double scale) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i)
+        p[i] = (real)(scale * ((double)((uint64_t)i * 2654435761u % 2001) / 1000.0 - 1.0));
+}
+
+Tensor filled(const Shape& shape, double scale) {
+    Tensor t = Tensor::empty(shape);
+    fill(t.data(), t.numel(), scale);
+    return t;
+}
+
+// An upstream gradient of n values, to hand to an op's backward.
+std::shared_ptr<Storage> upstream_gradient(int64_t n) {
+    auto dy = std::make_shared<Storage>((size_t)n);
+    fill(dy->data, n, 1e-2);
+    return dy;
+}
+
+// One op's forward, then its backward from the fixed upstream gradient dy (shared with the output, not
+// copied): what the op costs inside a training step, with no loss on top of it. The inputs' gradient
+// buffers exist already (allocated by the warm-up call), as they do after a step's first backward.
+void forward_backward(const std::function<Tensor()>& op, const std::shared_ptr<Storage>& dy) {
+    Tensor y = op();
+    y.impl()->grad = dy;
+    y.impl()->node->backward(y);
+}
+
+// layernorm (B*T, C): forward reads x and writes y; backward reads x, dy and dx and writes dx.
+// 24 bytes per value (mean and rstd, one per row, and gain, bias and their gradients, C each, are
+// left out); working set x, y, dy, dx: 16 bytes per value.
+void bench_layernorm(const char* shape, int64_t rows, int64_t C, const Machine& m) {
+    Tensor x = filled({rows, C}, 1.0).requires_grad_();
+    Tensor gain = filled({C}, 1.0).requires_grad_(), bias = filled({C}, 0.1).requires_grad_();
+    auto dy = upstream_gradient(rows * C);
+    double values = (double)(rows * C);
+    bench_memory_bound("layernorm fwd+bwd", shape, 24 * values, 16 * values,
+                       [&] { forward_backward([&] { return layernorm(x, gain, bias); }, dy); }, m);
+}
+
+// cross-entropy from logits (rows, V), as the loss: forward reads the logits (softmax, log-sum-exp,
+// loss); backward reads them again with dlogits and writes dlogits. 16 bytes per logit (a row is read
+// twice in forward, max then sum of exponentials, but from the L2: a row is at most 200 KB);
+// working set logits, dlogits: 8 bytes per logit.
+void bench_cross_entropy(const char* shape, int64_t rows, int64_t V, const Machine& m) {
+    Tensor logits = filled({rows, V}, 3.0).requires_grad_();
+    std::vector<int> targets((size_t)rows);
+    for (int64_t r = 0; r < rows; ++r) targets[(size_t)r] = (int)((r * 7919) % V);
+    double values = (double)(rows * V);
+    bench_memory_bound("cross-entropy fwd+bwd", shape, 16 * values, 8 * values,
+                       [&] { cross_entropy(logits, targets).backward(); }, m);
+}
+
+// GELU over n values: forward reads x and writes y and t (tanh, kept for backward); backward reads
+// x, t, dy and dx and writes dx. 32 bytes per value; working set x, y, t, dy, dx: 20.
+void bench_gelu(const char* shape, int64_t n, const Machine& m) {
+    Tensor x = filled({n}, 3.0).requires_grad_();
+    auto dy = upstream_gradient(n);
+    bench_memory_bound("GELU fwd+bwd", shape, 32.0 * (double)n, 20.0 * (double)n,
+                       [&] { forward_backward([&] { return gelu(x); }, dy); }, m);
+}
+
+// The residual add y = a + b over n values: forward reads a and b and writes y; backward reads dy,
+// da and db and writes da and db. 32 bytes per value; working set a, b, y, dy, da, db: 24.
+void bench_add(const char* shape, int64_t n, const Machine& m) {
+    Tensor a = filled({n}, 1.0).requires_grad_(), b = filled({n}, 0.5).requires_grad_();
+    auto dy = upstream_gradient(n);
+    bench_memory_bound("residual add fwd+bwd", shape, 32.0 * (double)n, 24.0 * (double)n,
+                       [&] { forward_backward([&] { return add(a, b); }, dy); }, m);
+}
+
+// The optimizer's passes over GPT-2 small's 124M parameters (its 148 tensors, as ./train has them),
+// with gradients as after a backward:
+//   AdamW step                reads p, g, m, v, writes p, m, v: 28 bytes per parameter
+//   clip_grad_norm, measure   reads g: 4 bytes (max_norm <= 0: the norm only)
+//   clip_grad_norm, clip      reads g, then reads and writes g (scaling): 12 bytes
+//   zero_grad                 writes g: 4 bytes
+void bench_optimizer(const std::set<std::string>& want, const Machine& m) {
+    nn::GPT model(nn::GPTConfig::gpt2(), 1);
+    ag::NamedTensors params = model.parameters();
+    optim::AdamW opt(optim::param_groups(params));
+    int64_t n = 0;
+    for (const optim::ParamGroup& g : opt.groups()) n += optim::num_params(g);
+    for (const auto& np : params) fill(np.second.grad_buffer(), np.second.numel(), 1e-3);
+    const std::string shape = "GPT-2 124M, " + std::to_string(params.size()) + " tensors";
+    const double values = (double)n;
+    if (want.count("adamw"))
+        bench_memory_bound("AdamW step", shape, 28 * values, 16 * values, [&] { opt.step(1e-4); }, m);
+    if (want.count("clip")) {
+        bench_memory_bound("clip_grad_norm: norm only", shape, 4 * values, 4 * values,
+                           [&] { optim::clip_grad_norm(params, 0); }, m);
+        // Clip to slightly below the last call's norm every time, so that every call scales.
+        double max_norm = optim::clip_grad_norm(params, 0);
+        bench_memory_bound("clip_grad_norm: norm + scale", shape, 12 * values, 4 * values,
+                           [&] { optim::clip_grad_norm(params, max_norm *= 0.999); }, m);
+    }
+    if (want.count("zero_grad"))
+        bench_memory_bound("zero_grad", shape, 4 * values, 4 * values, [&] { opt.zero_grad(); }, m);
+}
+
+// memcpy_1, memcpy_n: the limits' memcpy, which moved memcpy_bytes per call.
+void bench_memory_kernels(const std::set<std::string>& want, const Machine& m, Stats memcpy_1, Stats memcpy_n,
+                          double memcpy_bytes) {
+    bw_table_header(m.threads);
+    auto gbs = [](Stats s) { return fmt("%6.1f (%.1f-%.1f)", s.median / 1e9, s.min / 1e9, s.max / 1e9); };
+    std::printf("| %-28s | %-40s | %7.0f | %-25s | %5.0f%% | %8.0f%% | %-25s | %5.0f%% | %8.0f%% |\n", "memcpy",
+                with_working_set("192 MB copied", memcpy_bytes).c_str(), memcpy_bytes / 1e6, gbs(memcpy_1).c_str(),
+                100 * memcpy_1.median / m.bw_1, 100.0, gbs(memcpy_n).c_str(), 100 * memcpy_n.median / m.bw_n, 100.0);
+    // Each kernel at a shape of a step this bench times (in cache) and at a GPT-2 shape past the caches.
+    if (want.count("layernorm")) {
+        bench_layernorm("GPT-2 step, 4x64x768", 4 * 64, 768, m);
+        bench_layernorm("32x1024x768", 32 * 1024, 768, m);
+        release_cached_memory();
+    }
+    if (want.count("crossentropy")) {
+        bench_cross_entropy("6-layer step, 8x256x256", 8 * 256, 256, m);
+        bench_cross_entropy("GPT-2, 4x256x50257", 4 * 256, 50257, m);
+        release_cached_memory();
+    }
+    if (want.count("gelu")) {
+        bench_gelu("GPT-2 step, 4x64x3072", 4 * 64 * 3072, m);
+        bench_gelu("8x1024x3072", 8 * 1024 * 3072, m);
+        release_cached_memory();
+    }
+    if (want.count("add")) {
+        bench_add("GPT-2 step, 4x64x768", 4 * 64 * 768, m);
+        bench_add("16x1024x768", 16 * 1024 * 768, m);
+        release_cached_memory();
+    }
+    if (want.count("adamw") || want.count("clip") || want.count("zero_grad")) {
+        bench_optimizer(want, m);
+        release_cached_memory();
+    }
+    std::printf("\nBytes counted per call, each tensor read or written once per pass: layernorm 24 per value (fwd: x in, "
+                "y out; bwd: x, dy, dx in, dx out), cross-entropy 16 per logit (fwd: logits in; bwd: logits, dlogits "
+                "in, dlogits out), GELU 32 per value (fwd: x in, y, tanh out; bwd: x, tanh, dy, dx in, dx out), "
+                "add 32 per value (fwd: a, b in, y out; bwd: dy, da, db in, da, db out), AdamW 28 per parameter "
+                "(p, g, m, v in; p, m, v out), clip 4 (norm) + 8 (scale), zero_grad 4. \"of bw\" is of the "
+                "bandwidth limit above (\"bw\"). A kernel that stores into lines it has not read (the outputs of "
+                "forward) also reads them first (read for ownership), which its count leaves out; zero_grad (on "
+                "buffers from 4 MB) and memcpy (on large copies) avoid that with streaming stores. \"of memcpy\" is "
+                "of a memcpy moving the same bytes on the same threads.\n");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Whole training steps: zero_grad, forward, backward, clip to norm 1, AdamW, as ./train does them.
+// FLOPs per step = 6 x parameters x tokens + 12 x layers x C x T x tokens (attention), the issue's and
+// PaLM's count; MFU is that over the time, as a fraction of the FMA peak on the same threads.
+// "memory" is how much the process grew from before the model was built to after the steps: parameters,
+// gradients, AdamW's two moments, and the activations the caching allocator keeps for the next step.
+double resident_mb() {
+    std::ifstream f("/proc/self/statm");
+    long pages_total = 0, pages_resident = 0;
+    f >> pages_total >> pages_resident;
+    return (double)pages_resident * 4096.0 / 1e6;
+}
+
+void bench_step(const char* what, const nn::GPTConfig& config, int B, int T, int reps, double peak) {
+    // Start from a process holding no freed memory (the allocator's cache, and what the C library keeps
+    // after earlier sections freed it), so that the growth is this model's.
+    release_cached_memory();
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    double rss_before = resident_mb();
+    nn::GPT model(config, 1);
+    ag::NamedTensors params = model.parameters();
+    optim::AdamW opt(optim::param_groups(params));
+    std::vector<int> ids(B * T), targets(B * T);
+    for (int i = 0; i < B * T; ++i) {
+        ids[i] = (i * 7919) % config.vocab_size;
+        targets[i] = (i * 104729 + 3) % config.vocab_size;
+    }
+    auto step = [&] {
+        opt.zero_grad();
+        model.forward(ids, B, T, targets).loss.backward();
+        optim::clip_grad_norm(params, 1.0);
+        opt.step(1e-4);
+    };
+    step();  // warm up: the first step allocates gradients, moments and the allocator's cache
+    std::vector<double> ms;
+    for (int r = 0; r < reps; ++r) {
+        double t0 = now_seconds();
+        step();
+        ms.push_back(1000 * (now_seconds() - t0));
+    }
+    Stats s = stats_of(ms);
+    double n = (double)model.num_parameters();
+    double flops = (6.0 * n + 12.0 * config.n_layer * config.n_embd * T) * B * T;
+    std::printf("| %-26s | %9.1f M | %10.1f | %-25s | %9.0f | %6.1f%% | %7.0f MB (%5.0f MB state)   |\n", what,
+                n / 1e6, flops / 1e9, fmt("%7.1f (%.1f-%.1f)", s.median, s.min, s.max).c_str(),
+                B * T / (s.median / 1000), 100 * flops / (s.median / 1000) / peak, resident_mb() - rss_before,
+                16.0 * n / 1e6);
+    std::fflush(stdout);
+}
+
+void bench_training_steps(double fma_peak_all) {
+    std::printf("\n### Whole training steps (all threads: forward, backward, clip, AdamW)\n\n");
+    std::printf("| %-26s | %11s | %10s | %-25s | %9s | %7s | %-30s |\n", "model", "parameters", "GFLOP/step",
+                "ms/step: median (min-max)", "tokens/s", "MFU", "memory (params+grads+m+v)");
+    std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(28, '-').c_str(), std::string(13, '-').c_str(),
+                std::string(12, '-').c_str(), std::string(27, '-').c_str(), std::string(11, '-').c_str(),
+                std::string(9, '-').c_str(), std::string(32, '-').c_str());
+    nn::GPTConfig small;  // ./train's default model: 4 layers, 4 heads, 128 wide, bytes (V = 256)
+    small.max_seq_len = 64;
+    bench_step("default model, 16 x 64", small, 16, 64, 20, fma_peak_all);
+    bench_step("baby GPT (nanoGPT) 12 x 64", small, 12, 64, 20, fma_peak_all);  // same shape, batch 12
+    // nanoGPT's shakespeare-char model: 6 layers, 6 heads, 384 wide, bytes, T_max 256, at batch 8 x 256
+    nn::GPTConfig char_model;
+    char_model.n_layer = 6;
+    char_model.n_head = 6;
+    char_model.n_embd = 384;
+    char_model.max_seq_len = 256;
+    bench_step("6-layer 384-wide, 8 x 256", char_model, 8, 256, 5, fma_peak_all);
+    bench_step("GPT-2 124M, 4 x 64", nn::GPTConfig::gpt2(), 4, 64, 3, fma_peak_all);
+}
+
+std::string load_average() {
+    std::ifstream f("/proc/loadavg");
+    std::string a, b, c;
+    if (!(f >> a >> b >> c)) return "unknown";
+    return a + " " + b + " " + c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // The sections to run: those named on the command line, or all of them.
+    const std::vector<std::string> all = {"gemm",  "layernorm", "crossentropy", "gelu", "add",
+                                          "adamw", "clip",      "zero_grad",    "steps"};
+    const std::vector<std::string> memory = {"layernorm", "crossentropy", "gelu", "add", "adamw", "clip", "zero_grad"};
+    std::set<std::string> want;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "memory") want.insert(memory.begin(), memory.end());
+        else if (std::find(all.begin(), all.end(), a) != all.end()) want.insert(a);
+        else {
+            const bool help = a == "--help" || a == "-h";
+            FILE* out = help ? stdout : stderr;
+            if (!help) std::fprintf(out, "%s: no section '%s'\n", argv[0], a.c_str());
+            std::fprintf(out, "usage: %s [section ...]   (no section: all of them)\nsections:", argv[0]);
+            for (const std::string& s : all) std::fprintf(out, " %s", s.c_str());
+            std::fprintf(out, ", or memory (all the memory-bound ones)\n");
+            return help ? 0 : 2;
+        }
+    }
+    if (want.empty()) want.insert(all.begin(), all.end());
+    bool any_memory = false;
+    for (const std::string& s : memory) any_memory = any_memory || want.count(s);
+
+    const int threads = omp_get_max_threads();
+    double t_start = now_seconds();
+    std::printf("## make bench\n\n");
+    std::printf("threads: %d (OMP_NUM_THREADS)  ·  gemm micro-kernel: %s  ·  peak loop: %s, %d floats/vector  ·  "
+                "load average at start: %s\n",
+                threads, gemm_kernel_name(), vec_name, kLanes, load_average().c_str());
+
+    // ---- the limits
+    Stats peak_1 = fma_peak(1), peak_n = fma_peak(threads);
+    const int64_t n = 48 << 20;  // 192 MB per array: well past the caches of one core
+    std::vector<float> x(n, 1.0f), y(n, 2.0f), z(n, 0.0f);
+    Stats copy_1 = bandwidth("copy", x, y, z, 1), copy_n = bandwidth("copy", x, y, z, threads);
+    Stats triad_1 = bandwidth("triad", x, y, z, 1), triad_n = bandwidth("triad", x, y, z, threads);
+    Stats update_1 = bandwidth("update", x, y, z, 1), update_n = bandwidth("update", x, y, z, threads);
+    // The limits are the best repetition, not the median: another program can only slow a measurement
+    // down, and a limit measured low would flatter every ratio below it.
+    double bw_1 = std::max({copy_1.max, triad_1.max, update_1.max});
+    double bw_n = std::max({copy_n.max, triad_n.max, update_n.max});
+    const double fma_1 = peak_1.max, fma_n = peak_n.max;
+
+    table_header("Machine limits, measured in this run", "of max", threads);
+    row("fp32 FMA peak", "registers only", "GFLOP/s", peak_1, fma_1, peak_n, fma_n, 1e9);
+    row("memory bandwidth: copy", "192 MB, y = x", "GB/s", copy_1, bw_1, copy_n, bw_n, 1e9);
+    row("memory bandwidth: triad", "192 MB, z = x + s y", "GB/s", triad_1, bw_1, triad_n, bw_n, 1e9);
+    row("memory bandwidth: update", "192 MB, y = x + s y", "GB/s", update_1, bw_1, update_n, bw_n, 1e9);
+    std::printf("\nBelow, each %% is of the matching limit (its best repetition): the FMA peak for gemm, the best of copy, triad "
+                "and update (\"bw\") for memory-bound kernels, on the same number of threads. Copy and triad count 8 and 12 "
+                "bytes per element but also read each line they store into (read for ownership); update writes only "
+                "lines it has read, so every byte it moves is counted.\n");
+
+    if (want.count("gemm")) bench_gemms(fma_1, fma_n, threads);
+
+    // ---- memory-bound kernels, against the bandwidth and against memcpy
+    if (any_memory) {
+        Stats memcpy_1 = bandwidth("memcpy", x, y, z, 1), memcpy_n = bandwidth("memcpy", x, y, z, threads);
+        x = y = z = std::vector<float>();  // 600 MB the rest does not need
+        bench_memory_kernels(want, {threads, bw_1, bw_n}, memcpy_1, memcpy_n, 8.0 * (double)n);
+    }
 
     // ---- whole training steps
-    bench_training_steps(fma_n);
+    // MFU is of the FMA peak measured again here, or at the start if that was better: a busy host
+    // (other programs on the cores) slows a measurement down, never up.
+    if (want.count("steps")) bench_training_steps(std::max(fma_n, fma_peak(threads).max));
 
     std::printf("\nload average at end: %s  ·  bench took %.0f s\n", load_average().c_str(), now_seconds() - t_start);
     return 0;
