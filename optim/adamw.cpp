@@ -46,7 +46,7 @@ namespace {
 
 // The numbers one step of one group needs, in the tensors' precision.
 struct AdamWCoefficients {
-    real lr, wd, beta1, beta2, eps, bias1, bias2;
+    real lr, wd, beta1, beta2, eps, bias1, bias2, grad_scale;
 };
 
 // One pass over elements [begin, end) of one tensor: read g, update m and v, update p.
@@ -57,10 +57,10 @@ void adamw_range(real* p, const real* g, real* m, real* v, int64_t begin, int64_
     const __m512 beta1 = _mm512_set1_ps(c.beta1), beta2 = _mm512_set1_ps(c.beta2);
     const __m512 one_minus_beta1 = _mm512_set1_ps(1 - c.beta1), one_minus_beta2 = _mm512_set1_ps(1 - c.beta2);
     const __m512 bias1 = _mm512_set1_ps(c.bias1), bias2 = _mm512_set1_ps(c.bias2), eps = _mm512_set1_ps(c.eps);
-    const __m512 lr = _mm512_set1_ps(c.lr), wd = _mm512_set1_ps(c.wd);
+    const __m512 lr = _mm512_set1_ps(c.lr), wd = _mm512_set1_ps(c.wd), grad_scale = _mm512_set1_ps(c.grad_scale);
     for (int64_t i = begin; i < end; i += 16) {
         const __mmask16 k = end - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (end - i)) - 1);
-        const __m512 gi = _mm512_maskz_loadu_ps(k, g + i);
+        const __m512 gi = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, g + i), grad_scale);
         const __m512 mi = _mm512_fmadd_ps(beta1, _mm512_maskz_loadu_ps(k, m + i), _mm512_mul_ps(one_minus_beta1, gi));
         const __m512 vi = _mm512_fmadd_ps(beta2, _mm512_maskz_loadu_ps(k, v + i),
                                           _mm512_mul_ps(_mm512_mul_ps(one_minus_beta2, gi), gi));
@@ -73,8 +73,9 @@ void adamw_range(real* p, const real* g, real* m, real* v, int64_t begin, int64_
     }
 #else
     for (int64_t i = begin; i < end; ++i) {
-        m[i] = c.beta1 * m[i] + (1 - c.beta1) * g[i];         // running mean of g
-        v[i] = c.beta2 * v[i] + (1 - c.beta2) * g[i] * g[i];  // running mean of g^2
+        real gi = g[i] * c.grad_scale;                       // the clipped gradient
+        m[i] = c.beta1 * m[i] + (1 - c.beta1) * gi;          // running mean of g
+        v[i] = c.beta2 * v[i] + (1 - c.beta2) * gi * gi;     // running mean of g^2
         real m_hat = m[i] / c.bias1;                           // bias-corrected
         real v_hat = v[i] / c.bias2;
         p[i] -= c.lr * (m_hat / (std::sqrt(v_hat) + c.eps) + c.wd * p[i]);
@@ -95,7 +96,7 @@ void adamw_update(real* p, const real* g, real* m, real* v, int64_t n, const Ada
 
 }  // namespace
 
-void AdamW::step(double lr) {
+void AdamW::step(double lr, real grad_scale) {
     ++step_;
     // m and v start at 0, so after t steps they are (1 - beta^t) times too small on average: divide it
     // out. At t=1 this makes m_hat = g and v_hat = g^2, so the first step moves each parameter by
@@ -112,6 +113,7 @@ void AdamW::step(double lr) {
         c.eps = (real)config_.eps;
         c.bias1 = (real)bias1;
         c.bias2 = (real)bias2;
+        c.grad_scale = grad_scale;
         for (size_t i = 0; i < group.params.size(); ++i) {
             const ag::Tensor& p = group.params[i].second;
             // Read the gradient buffer directly (p.grad() would allocate a handle). No gradient: the

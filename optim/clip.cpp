@@ -50,13 +50,16 @@ static void scale(real* x, int64_t n, real factor) {
     for (int64_t i = 0; i < n; ++i) x[i] *= factor;
 }
 
-double clip_grad_norm(const ag::NamedTensors& params, double max_norm) {
-    // The gradients to clip: each tensor once (a tied weight is listed twice but has one gradient),
-    // leaving out the ones backward did not reach.
-    struct Grad {
-        real* data;
-        int64_t n;
-    };
+namespace {
+
+struct Grad {
+    real* data;
+    int64_t n;
+};
+
+// The gradients to clip: each tensor once (a tied weight is listed twice but has one gradient),
+// leaving out the ones backward did not reach.
+std::vector<Grad> unique_grads(const ag::NamedTensors& params) {
     std::vector<Grad> grads;
     std::unordered_set<const ag::TensorImpl*> seen;
     for (const auto& np : params) {
@@ -64,22 +67,32 @@ double clip_grad_norm(const ag::NamedTensors& params, double max_norm) {
         if (p.defined() && p.impl()->grad && seen.insert(p.impl()).second)
             grads.push_back({p.impl()->grad->data, p.numel()});
     }
+    return grads;
+}
 
-    // norm = sqrt(sum over every gradient value g of g^2)
+double norm_of(const std::vector<Grad>& grads) {  // sqrt(sum over every gradient value g of g^2)
     double sum = 0;
     for (const Grad& g : grads) sum += sum_of_squares(g.data, g.n);
-    const double norm = std::sqrt(sum);
+    return std::sqrt(sum);
+}
 
-    // An Inf or NaN gradient: scaling would spread it into every gradient. Change nothing, report it;
-    // the trainer skips the step.
-    if (!std::isfinite(norm)) return norm;
+}  // namespace
 
-    // g *= max_norm / norm, the same factor for every tensor, so that the new norm is max_norm. (PyTorch
-    // divides by norm + 1e-6 instead; we need no guard, as norm > max_norm > 0 here.)
-    if (max_norm > 0 && norm > max_norm) {
-        const real factor = (real)(max_norm / norm);
+double grad_norm(const ag::NamedTensors& params) { return norm_of(unique_grads(params)); }
+
+// g *= max_norm / norm, the same factor for every tensor, so that the new norm is max_norm. (PyTorch
+// divides by norm + 1e-6 instead; we need no guard, as norm > max_norm > 0 here.) An Inf or NaN norm
+// gives 1: scaling would spread it into every gradient; the trainer skips such a step.
+real clip_factor(double norm, double max_norm) {
+    return max_norm > 0 && std::isfinite(norm) && norm > max_norm ? (real)(max_norm / norm) : real(1);
+}
+
+double clip_grad_norm(const ag::NamedTensors& params, double max_norm) {
+    std::vector<Grad> grads = unique_grads(params);
+    const double norm = norm_of(grads);
+    const real factor = clip_factor(norm, max_norm);
+    if (factor != 1)
         for (const Grad& g : grads) scale(g.data, g.n, factor);
-    }
     return norm;
 }
 

@@ -71,9 +71,11 @@ class Optimizer {
 public:
     virtual ~Optimizer() = default;
 
-    // One update with base learning rate lr (each group uses lr * its lr_scale). Increments the step
-    // count first, so the first call is step 1. No heap allocation.
-    virtual void step(double lr) = 0;
+    // One update with base learning rate lr (each group uses lr * its lr_scale), from the gradients
+    // times grad_scale: gradient clipping's factor (clip_factor below), applied on the fly, which saves
+    // clipping a pass that rewrites every gradient. Increments the step count first, so the first call
+    // is step 1. No heap allocation.
+    virtual void step(double lr, real grad_scale = 1) = 0;
     void zero_grad();  // zero every parameter's gradient buffer (keeps the buffers)
 
     // The state (step count and every per-parameter buffer), binary and exact: saving, loading and
@@ -122,7 +124,7 @@ struct AdamWConfig {
 class AdamW : public Optimizer {
 public:
     explicit AdamW(std::vector<ParamGroup> groups, AdamWConfig config = {});
-    void step(double lr) override;
+    void step(double lr, real grad_scale = 1) override;
     const AdamWConfig& config() const { return config_; }
 
 private:
@@ -138,7 +140,7 @@ struct SGDConfig {
 class SGD : public Optimizer {
 public:
     explicit SGD(std::vector<ParamGroup> groups, SGDConfig config = {});
-    void step(double lr) override;
+    void step(double lr, real grad_scale = 1) override;
     const SGDConfig& config() const { return config_; }
 
 private:
@@ -154,6 +156,13 @@ private:
 // is changed and the norm is returned: the caller should skip the step. max_norm <= 0 only measures.
 // Parameters without a gradient are left out.
 double clip_grad_norm(const ag::NamedTensors& params, double max_norm = 1.0);
+
+// The same in two halves, as the trainer uses it: the norm (each unique gradient once, in double, the
+// same whatever the number of threads), and the factor max_norm / norm that clipping multiplies every
+// gradient by (1 when norm <= max_norm or max_norm <= 0), to hand to Optimizer::step as grad_scale.
+// step(lr, clip_factor(n, c)) after grad_norm gives exactly the bits of clip_grad_norm(c) + step(lr).
+double grad_norm(const ag::NamedTensors& params);
+real clip_factor(double norm, double max_norm);
 
 // ---- learning-rate schedules
 

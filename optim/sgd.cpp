@@ -12,15 +12,15 @@ namespace optim {
 SGD::SGD(std::vector<ParamGroup> groups, SGDConfig config)
     : Optimizer(std::move(groups), "sgd", /*buffers: momentum*/ 1), config_(config) {}
 
-static void sgd_update(real* p, const real* g, real* buf, int64_t n, real lr, real wd, real mu) {
+static void sgd_update(real* p, const real* g, real* buf, int64_t n, real lr, real wd, real mu, real grad_scale) {
 #pragma omp parallel for if (n >= kParallelMin) schedule(static)
     for (int64_t i = 0; i < n; ++i) {
-        buf[i] = mu * buf[i] + g[i];
+        buf[i] = mu * buf[i] + g[i] * grad_scale;
         p[i] -= lr * (buf[i] + wd * p[i]);
     }
 }
 
-void SGD::step(double lr) {
+void SGD::step(double lr, real grad_scale) {
     ++step_;
     for (size_t gi = 0; gi < groups_.size(); ++gi) {
         const ParamGroup& group = groups_[gi];
@@ -29,7 +29,7 @@ void SGD::step(double lr) {
             const ag::Storage* grad = p.impl()->grad.get();
             if (!grad) continue;  // not reached by backward: skipped entirely, as in AdamW
             sgd_update(p.data(), grad->data, state(gi, i, 0).data(), p.numel(), (real)(lr * group.lr_scale),
-                       (real)group.weight_decay, (real)config_.momentum);
+                       (real)group.weight_decay, (real)config_.momentum, grad_scale);
         }
     }
 }

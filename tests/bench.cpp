@@ -251,7 +251,8 @@ void bench_gemms(double fma_1, double fma_n, int threads) {
         const char* name;
         int64_t out, in;
     };
-    const Layer gpt2[] = {{"attn qkv", 2304, 768}, {"attn proj", 768, 768}, {"mlp fc", 3072, 768}, {"mlp proj", 768, 3072}};
+    const Layer gpt2[] = {{"attn qkv", 2304, 768}, {"attn proj", 768, 768}, {"mlp fc", 3072, 768}, {"mlp proj", 768, 3072},
+                          {"lm head", 50304, 768}};  // the vocabulary padded to 50304, as llm.c pads it
     for (const Layer& l : gpt2) {
         std::string f = std::string(l.name) + " fwd x W^T", dx = std::string(l.name) + " dX = dY W",
                     dw = std::string(l.name) + " dW = dY^T X";

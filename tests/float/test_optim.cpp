@@ -8,6 +8,7 @@
 #include <memory>
 #include <sstream>
 
+#include "../../autograd/rng.h"
 #include "../../optim/optim.h"
 
 using namespace ag;
@@ -549,4 +550,45 @@ TEST_CASE("load_state refuses a state that does not fit, and says what differs",
     load(target, state);
     CHECK(target.step_count() == 1);
     CHECK(saved(target) == state);
+}
+
+TEST_CASE("clipping inside the step: grad_norm + step(lr, clip_factor) equals clip_grad_norm + step, bit for bit",
+          "[optim][clip]") {
+    auto make = [](uint64_t seed) {  // three tensors, one above the parallel threshold, with gradients
+        Rng rng(seed);
+        NamedTensors params;
+        for (int64_t n : {(int64_t)7, (int64_t)1000, optim::kParallelMin + 37}) {
+            Tensor p = Tensor::randn({n}, rng).requires_grad_();
+            std::vector<real> g(n);
+            for (real& x : g) x = (real)(3 * rng.normal());
+            set_grad(p, g);
+            params.push_back({"p" + std::to_string(n), p});
+        }
+        return params;
+    };
+    for (int kind = 0; kind < 2; ++kind) {
+        NamedTensors a = make(9), b = make(9);
+        auto opt = [&](const NamedTensors& p) -> std::unique_ptr<optim::Optimizer> {
+            if (kind == 0) return std::make_unique<optim::AdamW>(optim::param_groups(p));
+            return std::make_unique<optim::SGD>(optim::param_groups(p));
+        };
+        auto oa = opt(a), ob = opt(b);
+        for (int step = 0; step < 3; ++step) {
+            double na = optim::clip_grad_norm(a, 1.0);
+            oa->step(1e-2);
+            double nb = optim::grad_norm(b);
+            CHECK(optim::clip_factor(nb, 1.0) < 1);  // the gradients are far above norm 1: clipping is on
+            ob->step(1e-2, optim::clip_factor(nb, 1.0));
+            CHECK(na == nb);
+            for (size_t i = 0; i < a.size(); ++i) {
+                INFO("kind " << kind << ", step " << step << ", " << a[i].first);
+                CHECK(values(a[i].second) == values(b[i].second));
+            }
+            for (size_t i = 0; i < a.size(); ++i) set_grad(a[i].second, grads(b[i].second));  // a's were scaled in place
+        }
+    }
+    CHECK(optim::clip_factor(0.5, 1.0) == 1);
+    CHECK(optim::clip_factor(5.0, 0) == 1);
+    CHECK(optim::clip_factor(NAN, 1.0) == 1);
+    CHECK(optim::clip_factor(4.0, 1.0) == real(0.25));
 }
