@@ -1,6 +1,8 @@
 // ops_nn.cpp: the fused ops a transformer is made of. Each works row by row over the last axis, and
 // each is one op (one node) rather than a chain of small ones, because its backward is short when
 // derived by hand and a chain would store many intermediate tensors.
+#include <omp.h>
+
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -203,15 +205,22 @@ Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real e
                 }
             }
         }
-        // the parameters' gradients sum over rows: one thread, rows in order, vectorised along C
+        // The parameters' gradients sum over rows, in row order. The threads share out the columns
+        // (each sums its own columns over every row), so the result does not depend on their number.
         real* dgain = gain.requires_grad() ? gain.grad_buffer() : nullptr;
         real* dbias = bias.defined() && bias.requires_grad() ? bias.grad_buffer() : nullptr;
-        for (int64_t r = 0; r < rows && (dgain || dbias); ++r) {
-            const real *xr = x.data() + r * C, *dy = dy_all + r * C;
-            if (dgain)
-                for (int64_t j = 0; j < C; ++j) dgain[j] += dy[j] * (xr[j] - mean[r]) * rstd[r];
-            if (dbias)
-                for (int64_t j = 0; j < C; ++j) dbias[j] += dy[j];
+        if (!dgain && !dbias) return;
+#pragma omp parallel if (rows * C > kRowsInParallel)
+        {
+            int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+            int64_t j0 = (C * t / nt) / 16 * 16, j1 = t == nt - 1 ? C : (C * (t + 1) / nt) / 16 * 16;
+            for (int64_t r = 0; r < rows; ++r) {
+                const real *xr = x.data() + r * C, *dy = dy_all + r * C;
+                if (dgain)
+                    for (int64_t j = j0; j < j1; ++j) dgain[j] += dy[j] * (xr[j] - mean[r]) * rstd[r];
+                if (dbias)
+                    for (int64_t j = j0; j < j1; ++j) dbias[j] += dy[j];
+            }
         }
     });
 }

@@ -54,9 +54,21 @@ Broadcast broadcast(const char* op, const Tensor& a, const Tensor& b) {
     return bc;
 }
 
+// Big arrays are shared between the threads; below this, starting them costs more than it saves.
+constexpr int64_t kElementsInParallel = 1 << 16;
+
 // Calls f(i, ia, ib) for every output index i, with the indices ia into a and ib into b it combines.
+// With `parallel`, different i may run on different threads at once: f may write at i, or at the
+// index of a full operand, but must not accumulate into the repeating (smaller) one.
 template <class F>
-void for_each_pair(const Broadcast& bc, F f) {
+void for_each_pair(const Broadcast& bc, F f, bool parallel) {
+    parallel = parallel && bc.blocks * bc.period >= kElementsInParallel;
+    if (bc.blocks == 1) {  // same shapes (or a broadcast of one block): share out the elements
+#pragma omp parallel for if (parallel) schedule(static)
+        for (int64_t j = 0; j < bc.period; ++j) f(j, j, j);
+        return;
+    }
+#pragma omp parallel for if (parallel) schedule(static)
     for (int64_t blk = 0; blk < bc.blocks; ++blk) {
         int64_t base = blk * bc.period;
         int64_t a0 = bc.a_full ? base : 0, b0 = bc.b_full ? base : 0;
@@ -72,16 +84,18 @@ Tensor binary(const char* name, const Tensor& a, const Tensor& b, F forward, DA 
     Tensor out = Tensor::empty(bc.shape);
     const real *pa = a.data(), *pb = b.data();
     real* y = out.data();
-    for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { y[i] = forward(pa[ia], pb[ib]); });
+    for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { y[i] = forward(pa[ia], pb[ib]); }, true);
     return record(out, name, {a, b}, [a, b, bc, d_da, d_db](const Tensor& out) {
         const real *pa = a.data(), *pb = b.data(), *dy = out.grad_buffer();
         if (a.requires_grad()) {
             real* da = a.grad_buffer();
-            for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { da[ia] += dy[i] * d_da(pa[ia], pb[ib]); });
+            for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { da[ia] += dy[i] * d_da(pa[ia], pb[ib]); },
+                          bc.a_full);  // a repeating operand sums over the repeats: one thread
         }
         if (b.requires_grad()) {
             real* db = b.grad_buffer();
-            for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { db[ib] += dy[i] * d_db(pa[ia], pb[ib]); });
+            for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { db[ib] += dy[i] * d_db(pa[ia], pb[ib]); },
+                          bc.b_full);
         }
     });
 }
@@ -92,11 +106,14 @@ Tensor unary(const char* name, const Tensor& x, F forward, D derivative) {
     Tensor out = Tensor::empty(x.shape());
     const real* px = x.data();
     real* y = out.data();
-    for (int64_t i = 0; i < x.numel(); ++i) y[i] = forward(px[i]);
-    return record(out, name, {x}, [x, derivative](const Tensor& out) {
+    const int64_t n = x.numel();
+#pragma omp parallel for if (n >= kElementsInParallel) schedule(static)
+    for (int64_t i = 0; i < n; ++i) y[i] = forward(px[i]);
+    return record(out, name, {x}, [x, derivative, n](const Tensor& out) {
         const real *px = x.data(), *y = out.data(), *dy = out.grad_buffer();
         real* dx = x.grad_buffer();
-        for (int64_t i = 0; i < x.numel(); ++i) dx[i] += dy[i] * derivative(px[i], y[i]);
+#pragma omp parallel for if (n >= kElementsInParallel) schedule(static)
+        for (int64_t i = 0; i < n; ++i) dx[i] += dy[i] * derivative(px[i], y[i]);
     });
 }
 
