@@ -99,5 +99,11 @@ Tensor causal_mask(const Tensor& x);
 // it then draws exactly one number from rng, a seed from which each probability's keep bit is hashed.
 Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, real scale, const Tensor& bias = Tensor(),
                         real dropout_p = 0, Rng* rng = nullptr, bool training = false);
+// The same from the attention's input projection as it comes: qkv (B, T, 3C), each row q | k | v with
+// head h at columns [h hs, (h+1) hs) of each, C = n_head hs; returns (B, T, C), the heads side by side.
+// Equals splitting qkv, permuting to (B, NH, T, hs), causal_attention, and permuting back, without
+// those copies. The dropout bits are the same as causal_attention's for the same seed.
+Tensor causal_attention_qkv(const Tensor& qkv, int64_t n_head, real scale, const Tensor& bias = Tensor(),
+                            real dropout_p = 0, Rng* rng = nullptr, bool training = false);
 
 }  // namespace ag

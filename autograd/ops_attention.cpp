@@ -12,6 +12,11 @@
 // Threads: one (b, h) head at a time per thread (the backward adds into dK and dV rows that every later
 // query also touches, so a head must stay on one thread). The products are small gemms; the softmax
 // loops run over a row of a tile, contiguous, so the compiler vectorises them.
+//
+// Two entry points share the per-head work: causal_attention takes q, k, v already split into heads
+// (B, NH, T, hs); causal_attention_qkv takes the attention's input projection (B, T, 3C) as it is and
+// gathers each head's rows itself, which saves the model the split, the permutes and their backward
+// copies (several passes over memory per layer).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -71,14 +76,115 @@ std::string shapes_error(const Tensor& a, const Tensor& b, const std::string& wh
 // the tile's probabilities times its values is another gemm. Tiles wholly in the future are skipped;
 // in a tile on the diagonal the future entries are computed by the gemm but their probability is set to
 // exactly 0, so they add exact zeros to the output and to every gradient.
-Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, real scale, const Tensor& bias,
-                        real dropout_p, Rng* rng, bool training) {
-    if (q.dim() != 4) throw std::invalid_argument("causal_attention: q must be (B, NH, T, hs), got " + q.shape_str());
-    if (k.shape() != q.shape()) throw std::invalid_argument(shapes_error(q, k, "q and k must be equal"));
-    if (v.shape() != q.shape()) throw std::invalid_argument(shapes_error(q, v, "q and v must be equal"));
-    const int64_t B = q.size(0), NH = q.size(1), T = q.size(2), hs = q.size(3);
+
+namespace {
+
+// One head: which one (bh = b * NH + h, for the dropout bits), its sizes, and its slice of the bias.
+struct Head {
+    int64_t bh, T, hs;
+    real scale;
+    const real* bias;  // (T, T), or null
+    const DropoutMask* drop;
+};
+
+// A thread's working memory for one tile: S the scores, then probabilities (kBlock, kBlock); acc the
+// tile's output rows (kBlock, hs) in forward, dS (kBlock, kBlock) in backward; m and l the rows'
+// running max and sum (m holds rowsum(dO * O) in backward).
+struct Tile {
+    std::vector<real> S, acc, m, l;
+    explicit Tile(int64_t hs) : S(kBlock * kBlock), acc(kBlock * std::max(hs, kBlock)), m(kBlock), l(kBlock) {}
+};
+
+// Forward of one head: O (T, hs) and lse (T) from Q, K, V (T, hs), all contiguous.
+void head_forward(const Head& hd, const real* Q, const real* K, const real* V, real* O, real* lse, Tile& tile) {
+    const int64_t T = hd.T, hs = hd.hs;
+    const real minus_inf = -std::numeric_limits<real>::infinity();
+    real *S = tile.S.data(), *acc = tile.acc.data(), *m = tile.m.data(), *l = tile.l.data();
+    for (int64_t i0 = 0; i0 < T; i0 += kBlock) {
+        const int64_t nr = std::min(kBlock, T - i0);  // queries i0 .. i0+nr-1
+        std::fill(m, m + kBlock, minus_inf);
+        std::fill(l, l + kBlock, real(0));
+        std::fill(acc, acc + kBlock * hs, real(0));
+        for (int64_t j0 = 0; j0 < i0 + nr; j0 += kBlock) {  // keys j0 .. j0+nc-1: none after the last query
+            const int64_t nc = std::min(kBlock, i0 + nr - j0);
+            gemm(false, true, nr, nc, hs, Q + i0 * hs, K + j0 * hs, S, false);  // S = Q K^T
+            for (int64_t r = 0; r < nr; ++r) {
+                const int64_t i = i0 + r, seen = std::min(nc, i - j0 + 1);  // keys this query may see
+                real* s = S + r * nc;
+                real block_max = minus_inf;
+                for (int64_t c = 0; c < seen; ++c) {
+                    s[c] = s[c] * hd.scale + (hd.bias ? hd.bias[i * T + j0 + c] : real(0));
+                    block_max = std::max(block_max, s[c]);
+                }
+                if (block_max > m[r]) {  // a new max: what was summed so far shrinks by exp(m - new max)
+                    real shrink = std::exp(m[r] - block_max);  // exp(-inf) = 0 in the first tile
+                    l[r] *= shrink;
+                    for (int64_t d = 0; d < hs; ++d) acc[r * hs + d] *= shrink;
+                    m[r] = block_max;
+                }
+                real sum = 0;
+                for (int64_t c = 0; c < seen; ++c) sum += (s[c] = std::exp(s[c] - m[r]));
+                l[r] += sum;
+                for (int64_t c = std::max<int64_t>(seen, 0); c < nc; ++c) s[c] = 0;  // the future
+                if (hd.drop->active)
+                    for (int64_t c = 0; c < seen; ++c) s[c] *= hd.drop->z((hd.bh * T + i) * T + j0 + c);
+            }
+            gemm(false, false, nr, hs, nc, S, V + j0 * hs, acc, true);  // acc += P V
+        }
+        for (int64_t r = 0; r < nr; ++r) {
+            real* o = O + (i0 + r) * hs;
+            for (int64_t d = 0; d < hs; ++d) o[d] = acc[r * hs + d] / l[r];
+            lse[i0 + r] = m[r] + std::log(l[r]);
+        }
+    }
+}
+
+// Backward of one head. With P the probabilities (recomputed), Z the dropout factors (1 without
+// dropout) and dO the gradient reaching O = (P * Z) V:
+//   dV = (P * Z)^T dO,  dP = Z * (dO V^T),  dS = P * (dP - rowsum(dO * O))
+//   dQ = dS K * scale,  dK = dS^T Q * scale,  dbias = dS
+// (rowsum(P * dP) = rowsum(dO * O) because O = (P * Z) V: the softmax backward, one dot per row.)
+// Tile by tile as in forward, each product one gemm. Adds into dQ, dK, dV (T, hs; any may be null) and
+// dbias (T, T; may be null).
+void head_backward(const Head& hd, const real* Q, const real* K, const real* V, const real* O, const real* dO,
+                   const real* lse, real* dQ, real* dK, real* dV, real* dbias, Tile& tile) {
+    const int64_t T = hd.T, hs = hd.hs;
+    real *P = tile.S.data(), *dS = tile.acc.data(), *D = tile.m.data();
+    for (int64_t i0 = 0; i0 < T; i0 += kBlock) {
+        const int64_t nr = std::min(kBlock, T - i0);
+        for (int64_t r = 0; r < nr; ++r) D[r] = dot(dO + (i0 + r) * hs, O + (i0 + r) * hs, hs);  // rowsum(dO * O)
+        for (int64_t j0 = 0; j0 < i0 + nr; j0 += kBlock) {
+            const int64_t nc = std::min(kBlock, i0 + nr - j0);
+            gemm(false, true, nr, nc, hs, Q + i0 * hs, K + j0 * hs, P, false);    // S
+            gemm(false, true, nr, nc, hs, dO + i0 * hs, V + j0 * hs, dS, false);  // dO V^T
+            for (int64_t r = 0; r < nr; ++r) {
+                const int64_t i = i0 + r, seen = std::min(nc, i - j0 + 1);
+                real *p = P + r * nc, *ds = dS + r * nc;
+                for (int64_t c = 0; c < seen; ++c)
+                    p[c] = std::exp(p[c] * hd.scale + (hd.bias ? hd.bias[i * T + j0 + c] : real(0)) - lse[i]);
+                for (int64_t c = 0; c < seen; ++c) {
+                    real z = hd.drop->active ? hd.drop->z((hd.bh * T + i) * T + j0 + c) : real(1);
+                    ds[c] = p[c] * (ds[c] * z - D[r]);  // dS
+                    p[c] *= z;                          // P * Z, for dV
+                }
+                for (int64_t c = std::max<int64_t>(seen, 0); c < nc; ++c) p[c] = ds[c] = 0;
+                if (dbias)
+                    for (int64_t c = 0; c < seen; ++c) dbias[i * T + j0 + c] += ds[c];
+                for (int64_t c = 0; c < nc; ++c) ds[c] *= hd.scale;
+            }
+            if (dV) gemm(true, false, nc, hs, nr, P, dO + i0 * hs, dV + j0 * hs, true);
+            if (dQ) gemm(false, false, nr, hs, nc, dS, K + j0 * hs, dQ + i0 * hs, true);
+            if (dK) gemm(true, false, nc, hs, nr, dS, Q + i0 * hs, dK + j0 * hs, true);
+        }
+    }
+}
+
+// Checks the bias and the dropout rate, and draws the dropout seed when dropout acts.
+DropoutMask prepare(const Tensor& bias, int64_t NH, int64_t T, const Tensor& q, real dropout_p, Rng* rng,
+                    bool training) {
     if (bias.defined() && bias.shape() != Shape{NH, T, T})
-        throw std::invalid_argument(shapes_error(q, bias, "the bias must be (NH, T, T) for q (B, NH, T, hs)"));
+        throw std::invalid_argument(shapes_error(q, bias, "the bias must be (NH, T, T) for " + std::to_string(NH) +
+                                                              " heads of length " + std::to_string(T)));
     if (!(dropout_p >= 0 && dropout_p < 1))
         throw std::invalid_argument("causal_attention: dropout probability " + std::to_string(dropout_p) +
                                     " must be in [0, 1)");
@@ -90,116 +196,146 @@ Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, real 
         drop.scale = 1 / (1 - dropout_p);
         drop.seed = rng->next_u64();
     }
+    return drop;
+}
+
+// Backward shares heads out between threads; with a bias gradient, dbias[h] collects from every batch
+// entry, so a thread takes all of head h's entries: calls f(bh) for each head of group g in order.
+template <class F>
+void for_heads_of_group(int64_t g, bool by_head, int64_t B, int64_t NH, F f) {
+    if (!by_head) return f(g);
+    for (int64_t b = 0; b < B; ++b) f(b * NH + g);
+}
+
+}  // namespace
+
+Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, real scale, const Tensor& bias,
+                        real dropout_p, Rng* rng, bool training) {
+    if (q.dim() != 4) throw std::invalid_argument("causal_attention: q must be (B, NH, T, hs), got " + q.shape_str());
+    if (k.shape() != q.shape()) throw std::invalid_argument(shapes_error(q, k, "q and k must be equal"));
+    if (v.shape() != q.shape()) throw std::invalid_argument(shapes_error(q, v, "q and v must be equal"));
+    const int64_t B = q.size(0), NH = q.size(1), T = q.size(2), hs = q.size(3);
+    const DropoutMask drop = prepare(bias, NH, T, q, dropout_p, rng, training);
 
     Tensor out = Tensor::empty(q.shape());
     std::vector<real> lse(B * NH * T);  // (B, NH, T), saved for backward
-    const real minus_inf = -std::numeric_limits<real>::infinity();
-
 #pragma omp parallel if (B * NH > 1)
     {
-        // one tile: scores, then probabilities (kBlock, kBlock); its rows' output (kBlock, hs), max and sum
-        std::vector<real> S(kBlock * kBlock), acc(kBlock * hs), m(kBlock), l(kBlock);
+        Tile tile(hs);
 #pragma omp for schedule(static)
         for (int64_t bh = 0; bh < B * NH; ++bh) {
-            const int64_t h = bh % NH, off = bh * T * hs;
-            const real *Q = q.data() + off, *K = k.data() + off, *V = v.data() + off;
-            const real* bias_h = bias.defined() ? bias.data() + h * T * T : nullptr;
-            for (int64_t i0 = 0; i0 < T; i0 += kBlock) {
-                const int64_t nr = std::min(kBlock, T - i0);  // queries i0 .. i0+nr-1
-                std::fill(m.begin(), m.end(), minus_inf);
-                std::fill(l.begin(), l.end(), real(0));
-                std::fill(acc.begin(), acc.end(), real(0));
-                for (int64_t j0 = 0; j0 < i0 + nr; j0 += kBlock) {  // keys j0 .. j0+nc-1: none after the last query
-                    const int64_t nc = std::min(kBlock, i0 + nr - j0);
-                    gemm(false, true, nr, nc, hs, Q + i0 * hs, K + j0 * hs, S.data(), false);  // S = Q K^T
-                    for (int64_t r = 0; r < nr; ++r) {
-                        const int64_t i = i0 + r, seen = std::min(nc, i - j0 + 1);  // keys this query may see
-                        real* s = S.data() + r * nc;
-                        real block_max = minus_inf;
-                        for (int64_t c = 0; c < seen; ++c) {
-                            s[c] = s[c] * scale + (bias_h ? bias_h[i * T + j0 + c] : real(0));
-                            block_max = std::max(block_max, s[c]);
-                        }
-                        if (block_max > m[r]) {  // a new max: what was summed so far shrinks by exp(m - new max)
-                            real shrink = std::exp(m[r] - block_max);  // exp(-inf) = 0 in the first tile
-                            l[r] *= shrink;
-                            for (int64_t d = 0; d < hs; ++d) acc[r * hs + d] *= shrink;
-                            m[r] = block_max;
-                        }
-                        real sum = 0;
-                        for (int64_t c = 0; c < seen; ++c) sum += (s[c] = std::exp(s[c] - m[r]));
-                        l[r] += sum;
-                        for (int64_t c = std::max<int64_t>(seen, 0); c < nc; ++c) s[c] = 0;  // the future
-                        if (drop.active)
-                            for (int64_t c = 0; c < seen; ++c) s[c] *= drop.z((bh * T + i) * T + j0 + c);
-                    }
-                    gemm(false, false, nr, hs, nc, S.data(), V + j0 * hs, acc.data(), true);  // acc += P V
-                }
-                for (int64_t r = 0; r < nr; ++r) {
-                    real* o = out.data() + off + (i0 + r) * hs;
-                    for (int64_t d = 0; d < hs; ++d) o[d] = acc[r * hs + d] / l[r];
-                    lse[bh * T + i0 + r] = m[r] + std::log(l[r]);
-                }
-            }
+            const int64_t off = bh * T * hs;
+            Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + bh % NH * T * T : nullptr, &drop};
+            head_forward(hd, q.data() + off, k.data() + off, v.data() + off, out.data() + off, &lse[bh * T], tile);
         }
     }
 
-    return record(out, "causal_attention", {q, k, v, bias},
-                  [q, k, v, bias, scale, drop, lse = std::move(lse), B, NH, T, hs](const Tensor& out) {
-        // With P the probabilities (recomputed), Z the dropout factors (1 without dropout) and dO the
-        // gradient reaching out = (P * Z) V:
-        //   dV = (P * Z)^T dO,  dP = Z * (dO V^T),  dS = P * (dP - rowsum(dO * out))
-        //   dQ = dS K * scale,  dK = dS^T Q * scale,  dbias = dS summed over B
-        // (rowsum(P * dP) = rowsum(dO * out) because out = (P * Z) V: the softmax backward, one dot per row.)
-        // Tile by tile as in forward, each product one gemm.
+    return record(out, "causal_attention",
+                  {q, k, v, bias}, [q, k, v, bias, scale, drop, lse = std::move(lse), B, NH, T, hs](const Tensor& out) {
         const real* dO = out.grad_buffer();
         real* dQ = q.requires_grad() ? q.grad_buffer() : nullptr;  // grad buffers are made here, before
         real* dK = k.requires_grad() ? k.grad_buffer() : nullptr;  // the threads start
         real* dV = v.requires_grad() ? v.grad_buffer() : nullptr;
         real* dbias = bias.defined() && bias.requires_grad() ? bias.grad_buffer() : nullptr;
-        // dbias[h] collects from every b: with it, a thread takes all of head h's batch entries.
-        const int64_t groups = dbias ? NH : B * NH, per_group = dbias ? B : 1;
-
+        const int64_t groups = dbias ? NH : B * NH;
 #pragma omp parallel if (groups > 1)
         {
-            std::vector<real> P(kBlock * kBlock), dS(kBlock * kBlock), D(kBlock);  // one tile
+            Tile tile(hs);
 #pragma omp for schedule(static)
             for (int64_t g = 0; g < groups; ++g)
-                for (int64_t r_group = 0; r_group < per_group; ++r_group) {
-                    const int64_t bh = dbias ? r_group * NH + g : g, h = bh % NH, off = bh * T * hs;
-                    const real *Q = q.data() + off, *K = k.data() + off, *V = v.data() + off;
-                    const real *O = out.data() + off, *dO_h = dO + off;
-                    const real* bias_h = bias.defined() ? bias.data() + h * T * T : nullptr;
-                    for (int64_t i0 = 0; i0 < T; i0 += kBlock) {
-                        const int64_t nr = std::min(kBlock, T - i0);
-                        for (int64_t r = 0; r < nr; ++r)  // D = rowsum(dO * out)
-                            D[r] = dot(dO_h + (i0 + r) * hs, O + (i0 + r) * hs, hs);
-                        for (int64_t j0 = 0; j0 < i0 + nr; j0 += kBlock) {
-                            const int64_t nc = std::min(kBlock, i0 + nr - j0);
-                            gemm(false, true, nr, nc, hs, Q + i0 * hs, K + j0 * hs, P.data(), false);      // S
-                            gemm(false, true, nr, nc, hs, dO_h + i0 * hs, V + j0 * hs, dS.data(), false);  // dO V^T
-                            for (int64_t r = 0; r < nr; ++r) {
-                                const int64_t i = i0 + r, seen = std::min(nc, i - j0 + 1);
-                                const real lse_i = lse[bh * T + i];
-                                real *p = P.data() + r * nc, *ds = dS.data() + r * nc;
-                                for (int64_t c = 0; c < seen; ++c)
-                                    p[c] = std::exp(p[c] * scale + (bias_h ? bias_h[i * T + j0 + c] : real(0)) - lse_i);
-                                for (int64_t c = 0; c < seen; ++c) {
-                                    real z = drop.active ? drop.z((bh * T + i) * T + j0 + c) : real(1);
-                                    ds[c] = p[c] * (ds[c] * z - D[r]);  // dS
-                                    p[c] *= z;                          // P * Z, for dV
-                                }
-                                for (int64_t c = std::max<int64_t>(seen, 0); c < nc; ++c) p[c] = ds[c] = 0;
-                                if (dbias)
-                                    for (int64_t c = 0; c < seen; ++c) dbias[(h * T + i) * T + j0 + c] += ds[c];
-                                for (int64_t c = 0; c < nc; ++c) ds[c] *= scale;
-                            }
-                            if (dV) gemm(true, false, nc, hs, nr, P.data(), dO_h + i0 * hs, dV + off + j0 * hs, true);
-                            if (dQ) gemm(false, false, nr, hs, nc, dS.data(), K + j0 * hs, dQ + off + i0 * hs, true);
-                            if (dK) gemm(true, false, nc, hs, nr, dS.data(), Q + i0 * hs, dK + off + j0 * hs, true);
-                        }
-                    }
-                }
+                for_heads_of_group(g, dbias != nullptr, B, NH, [&](int64_t bh) {
+                    const int64_t h = bh % NH, off = bh * T * hs;
+                    Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + h * T * T : nullptr, &drop};
+                    head_backward(hd, q.data() + off, k.data() + off, v.data() + off, out.data() + off, dO + off,
+                                  &lse[bh * T], dQ ? dQ + off : nullptr, dK ? dK + off : nullptr,
+                                  dV ? dV + off : nullptr, dbias ? dbias + h * T * T : nullptr, tile);
+                });
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The same from the input projection: qkv (B, T, 3C) holds, in each row, q then k then v, each C = NH hs
+// wide with head h at columns [h hs, (h+1) hs). out (B, T, C) has head h's output at those columns:
+// what the model would get from split, permute, causal_attention, permute back and reshape.
+
+namespace {
+
+// Head (b, h)'s rows of one of q, k, v (which = 0, 1, 2) into dst (T, hs); scatter does the reverse,
+// adding. A row of qkv is 3C wide, a row of out is C wide: `width` and `column` say where the head is.
+void gather_head(const real* src, int64_t width, int64_t column, int64_t T, int64_t hs, real* dst) {
+    for (int64_t t = 0; t < T; ++t) std::copy(src + t * width + column, src + t * width + column + hs, dst + t * hs);
+}
+void scatter_head(const real* src, int64_t T, int64_t hs, real* dst, int64_t width, int64_t column, bool add) {
+    for (int64_t t = 0; t < T; ++t)
+        for (int64_t d = 0; d < hs; ++d) {
+            real& x = dst[t * width + column + d];
+            x = add ? x + src[t * hs + d] : src[t * hs + d];
+        }
+}
+
+}  // namespace
+
+Tensor causal_attention_qkv(const Tensor& qkv, int64_t n_head, real scale, const Tensor& bias, real dropout_p,
+                            Rng* rng, bool training) {
+    if (qkv.dim() != 3 || qkv.size(2) % (3 * n_head) != 0)
+        throw std::invalid_argument("causal_attention_qkv: qkv must be (B, T, 3C) with C a multiple of " +
+                                    std::to_string(n_head) + " heads, got " + qkv.shape_str());
+    const int64_t B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3, NH = n_head, hs = C / NH;
+    const DropoutMask drop = prepare(bias, NH, T, qkv, dropout_p, rng, training);
+
+    Tensor out = Tensor::empty({B, T, C});
+    std::vector<real> lse(B * NH * T);  // (B, NH, T), saved for backward
+#pragma omp parallel if (B * NH > 1)
+    {
+        Tile tile(hs);
+        std::vector<real> heads(4 * T * hs);  // this head's Q, K, V and O, contiguous
+        real *Q = heads.data(), *K = Q + T * hs, *V = K + T * hs, *O = V + T * hs;
+#pragma omp for schedule(static)
+        for (int64_t bh = 0; bh < B * NH; ++bh) {
+            const int64_t b = bh / NH, h = bh % NH;
+            const real* rows = qkv.data() + b * T * 3 * C;
+            gather_head(rows, 3 * C, h * hs, T, hs, Q);
+            gather_head(rows, 3 * C, C + h * hs, T, hs, K);
+            gather_head(rows, 3 * C, 2 * C + h * hs, T, hs, V);
+            Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + h * T * T : nullptr, &drop};
+            head_forward(hd, Q, K, V, O, &lse[bh * T], tile);
+            scatter_head(O, T, hs, out.data() + b * T * C, C, h * hs, false);
+        }
+    }
+
+    return record(out, "causal_attention",
+                  {qkv, bias}, [qkv, bias, scale, drop, lse = std::move(lse), B, NH, T, C, hs](const Tensor& out) {
+        const real* dout = out.grad_buffer();
+        real* dqkv = qkv.requires_grad() ? qkv.grad_buffer() : nullptr;
+        real* dbias = bias.defined() && bias.requires_grad() ? bias.grad_buffer() : nullptr;
+        const int64_t groups = dbias ? NH : B * NH;
+#pragma omp parallel if (groups > 1)
+        {
+            Tile tile(hs);
+            std::vector<real> heads(8 * T * hs);  // Q, K, V, O, dO, and the gradients dQ, dK, dV
+            real *Q = heads.data(), *K = Q + T * hs, *V = K + T * hs, *O = V + T * hs, *dO = O + T * hs;
+            real *dQ = dO + T * hs, *dK = dQ + T * hs, *dV = dK + T * hs;
+#pragma omp for schedule(static)
+            for (int64_t g = 0; g < groups; ++g)
+                for_heads_of_group(g, dbias != nullptr, B, NH, [&](int64_t bh) {
+                    const int64_t b = bh / NH, h = bh % NH;
+                    const real* rows = qkv.data() + b * T * 3 * C;
+                    gather_head(rows, 3 * C, h * hs, T, hs, Q);
+                    gather_head(rows, 3 * C, C + h * hs, T, hs, K);
+                    gather_head(rows, 3 * C, 2 * C + h * hs, T, hs, V);
+                    gather_head(out.data() + b * T * C, C, h * hs, T, hs, O);
+                    gather_head(dout + b * T * C, C, h * hs, T, hs, dO);
+                    std::fill(dQ, dQ + 3 * T * hs, real(0));
+                    Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + h * T * T : nullptr, &drop};
+                    head_backward(hd, Q, K, V, O, dO, &lse[bh * T], dQ, dK, dV, dbias ? dbias + h * T * T : nullptr,
+                                  tile);
+                    if (!dqkv) return;
+                    real* drows = dqkv + b * T * 3 * C;
+                    scatter_head(dQ, T, hs, drows, 3 * C, h * hs, true);
+                    scatter_head(dK, T, hs, drows, 3 * C, C + h * hs, true);
+                    scatter_head(dV, T, hs, drows, 3 * C, 2 * C + h * hs, true);
+                });
         }
     });
 }

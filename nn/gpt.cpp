@@ -131,6 +131,16 @@ Tensor CausalSelfAttention::relative_values(const Tensor& att, int64_t T) const 
 
 Tensor CausalSelfAttention::forward(const Tensor& x) const {
     int64_t B = x.size(0), T = x.size(1), C = x.size(2), NH = config_.n_head, hs = C / NH;
+    const real scale = (real)(1.0 / std::sqrt((double)hs));
+    // The fused op, dropout(softmax(mask(q k^T * scale + bias))) v, in one pass that keeps no (T, T)
+    // matrix, straight from the projection (B, T, 3C) to the heads side by side (B, T, C). RoPE rotates
+    // q and k first, and the relative scheme adds A_K and A_V terms inside: they take the path below.
+    if (config_.pos != PosScheme::relative && config_.pos != PosScheme::rope) {
+        Tensor bias = config_.pos == PosScheme::alibi ? alibi_bias((int)NH, T) : Tensor();  // (NH, T, T)
+        Tensor y = causal_attention_qkv(c_attn.forward(x), NH, scale, bias, attn_dropout.p(), &attn_dropout.rng(),
+                                        attn_dropout.training());
+        return resid_dropout.forward(c_proj.forward(y));
+    }
     std::vector<Tensor> qkv = split(c_attn.forward(x), {C, C, C}, -1);  // 3 x (B, T, C)
     auto heads = [&](const Tensor& t) { return permute(reshape(t, {B, T, NH, hs}), {0, 2, 1, 3}); };
     Tensor q = heads(qkv[0]), k = heads(qkv[1]), v = heads(qkv[2]);      // (B, NH, T, hs)
@@ -139,21 +149,13 @@ Tensor CausalSelfAttention::forward(const Tensor& x) const {
         k = rope_rotate(k, config_.rope_base);
     }
 
-    const real scale = (real)(1.0 / std::sqrt((double)hs));
     Tensor y;  // (B, NH, T, hs)
-    // The fused op, dropout(softmax(mask(q k^T * scale + bias))) v, in one pass that keeps no (T, T)
-    // matrix. The relative scheme adds A_K and A_V terms inside it, and takes the composite path below.
-    if (config_.pos != PosScheme::relative) {
-        Tensor bias = config_.pos == PosScheme::alibi ? alibi_bias((int)NH, T) : Tensor();  // (NH, T, T)
-        y = causal_attention(q, k, v, scale, bias, attn_dropout.p(), &attn_dropout.rng(), attn_dropout.training());
-    } else {
-        Tensor logits = matmul(q, transpose(k));                          // (B, NH, T, T)
-        if (config_.pos == PosScheme::relative) logits = logits + relative_logits(q, T);
-        logits = logits * scale;
-        if (config_.pos == PosScheme::alibi) logits = logits + alibi_bias((int)NH, T);
-        Tensor att = attn_dropout.forward(softmax(causal_mask(logits)));  // (B, NH, T, T)
-        y = matmul(att, v);
-        if (config_.pos == PosScheme::relative) y = y + relative_values(att, T);
+    if (config_.pos == PosScheme::rope) {
+        y = causal_attention(q, k, v, scale, Tensor(), attn_dropout.p(), &attn_dropout.rng(), attn_dropout.training());
+    } else {  // relative: the composite, with Shaw et al.'s terms in the logits and the values
+        Tensor logits = (matmul(q, transpose(k)) + relative_logits(q, T)) * scale;  // (B, NH, T, T)
+        Tensor att = attn_dropout.forward(softmax(causal_mask(logits)));            // (B, NH, T, T)
+        y = matmul(att, v) + relative_values(att, T);
     }
     y = reshape(permute(y, {0, 2, 1, 3}), {B, T, C});                     // heads side by side again
     return resid_dropout.forward(c_proj.forward(y));

@@ -219,3 +219,52 @@ TEST_CASE("causal_attention: shape errors name the op and the shapes", "[attenti
     REQUIRE_THROWS_WITH(causal_attention(in.q, in.k, in.v, 1, Tensor(), 1.0, nullptr, true), Contains("[0, 1)"));
     REQUIRE_THROWS_WITH(causal_attention(in.q, in.k, in.v, 1, Tensor(), 0.1, nullptr, true), Contains("Rng"));
 }
+
+// ---------------------------------------------------------------------------------------------------
+// causal_attention_qkv: straight from the projection (B, T, 3C)
+
+namespace {
+
+// What the model did before: split qkv, heads to (B, NH, T, hs), attention, heads side by side again.
+Tensor split_heads_path(const Tensor& qkv, int64_t NH, real scale, const Tensor& bias, real p = 0, Rng* rng = nullptr,
+                        bool training = false) {
+    int64_t B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3, hs = C / NH;
+    std::vector<Tensor> parts = split(qkv, {C, C, C}, -1);
+    auto heads = [&](const Tensor& t) { return permute(reshape(t, {B, T, NH, hs}), {0, 2, 1, 3}); };
+    Tensor y = causal_attention(heads(parts[0]), heads(parts[1]), heads(parts[2]), scale, bias, p, rng, training);
+    return reshape(permute(y, {0, 2, 1, 3}), {B, T, C});
+}
+
+}  // namespace
+
+TEST_CASE("causal_attention_qkv: gradient checks, and equal to split + heads + causal_attention", "[attention][grad]") {
+    const int64_t shapes[][3] = {{2, 5, 2}, {1, 7, 3}, {2, 70, 2}};  // B, T, NH (T = 70: two key blocks)
+    for (const auto& s : shapes) {
+        const int64_t B = s[0], T = s[1], NH = s[2], C = NH * 4;
+        INFO("B " << B << " T " << T << " NH " << NH);
+        Tensor qkv = param({B, T, 3 * C}, 60 + T), bias = param({NH, T, T}, 61, 0.5);
+        if (T < 20) {  // the finite differences of every element: small shapes only
+            expect_gradients([&](auto& x) { return causal_attention_qkv(x[0], NH, 0.5); }, {qkv});
+            expect_gradients([&](auto& x) { return causal_attention_qkv(x[0], NH, 0.5, x[1]); }, {qkv, bias});
+        }
+        for (bool dropout : {false, true}) {
+            Rng w_rng(3);
+            Tensor w = Tensor::randn({B, T, C}, w_rng);
+            auto grads_of = [&](const Tensor& out) {
+                qkv.zero_grad(), bias.zero_grad();
+                sum(out * w).backward();
+                return std::make_pair(qkv.grad().clone(), bias.grad().clone());
+            };
+            Rng r1(11), r2(11);  // the same seed: the same dropout bits
+            Tensor a = causal_attention_qkv(qkv, NH, 0.5, bias, dropout ? 0.3 : 0, &r1, dropout);
+            auto [ga, gba] = grads_of(a);
+            Tensor b = split_heads_path(qkv, NH, 0.5, bias, dropout ? 0.3 : 0, &r2, dropout);
+            auto [gb, gbb] = grads_of(b);
+            CHECK(max_abs_diff(a.detach(), b.detach()) < 1e-13);
+            CHECK(max_abs_diff(ga, gb) < 1e-13);
+            CHECK(max_abs_diff(gba, gbb) < 1e-13);
+        }
+    }
+    CHECK_THROWS_WITH(causal_attention_qkv(param({2, 5, 13}, 1), 2, 0.5),
+                      Catch::Matchers::Contains("qkv must be (B, T, 3C) with C a multiple of 2 heads, got [2, 5, 13]"));
+}
