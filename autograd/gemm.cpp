@@ -85,29 +85,54 @@ namespace {
 constexpr int64_t MR = 12, NR = 32;
 const char* const kernel_name = "avx512 12x32";
 
-void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict c,
-                  int64_t ldc, bool add) {
-    __m512 acc[MR][2];
-    for (int i = 0; i < MR; ++i) {
+// R rows of the tile (R = MR, or fewer at the bottom edge of C: a 256-row C ends in a tile of 4 rows,
+// which then costs 4 rows' work, not 12). a's slivers are still MR wide.
+template <int R>
+void micro_kernel_rows(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict c,
+                       int64_t ldc, bool add) {
+    __m512 acc[R][2];
+    for (int i = 0; i < R; ++i) {
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
         _mm_prefetch((const char*)(c + i * ldc), _MM_HINT_T0);  // C's rows arrive while we compute
         _mm_prefetch((const char*)(c + i * ldc + 16), _MM_HINT_T0);
     }
     for (int64_t p = 0; p < kc; ++p, a += MR, b += NR) {
         __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        for (int i = 0; i < MR; ++i) {
+        for (int i = 0; i < R; ++i) {
             __m512 ai = _mm512_set1_ps(a[i]);
             acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
         }
     }
-    for (int i = 0; i < MR; ++i, c += ldc) {
+    for (int i = 0; i < R; ++i, c += ldc) {
         if (add) {
             acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(c));
             acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_loadu_ps(c + 16));
         }
         _mm512_storeu_ps(c, acc[i][0]);
         _mm512_storeu_ps(c + 16, acc[i][1]);
+    }
+}
+
+void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool add) {
+    micro_kernel_rows<MR>(kc, a, b, c, ldc, add);
+}
+
+// A full-width tile of fewer than MR rows, written straight into C. Returns false if it cannot.
+bool short_tile(int64_t rows, int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool add) {
+    switch (rows) {
+    case 1: micro_kernel_rows<1>(kc, a, b, c, ldc, add); return true;
+    case 2: micro_kernel_rows<2>(kc, a, b, c, ldc, add); return true;
+    case 3: micro_kernel_rows<3>(kc, a, b, c, ldc, add); return true;
+    case 4: micro_kernel_rows<4>(kc, a, b, c, ldc, add); return true;
+    case 5: micro_kernel_rows<5>(kc, a, b, c, ldc, add); return true;
+    case 6: micro_kernel_rows<6>(kc, a, b, c, ldc, add); return true;
+    case 7: micro_kernel_rows<7>(kc, a, b, c, ldc, add); return true;
+    case 8: micro_kernel_rows<8>(kc, a, b, c, ldc, add); return true;
+    case 9: micro_kernel_rows<9>(kc, a, b, c, ldc, add); return true;
+    case 10: micro_kernel_rows<10>(kc, a, b, c, ldc, add); return true;
+    case 11: micro_kernel_rows<11>(kc, a, b, c, ldc, add); return true;
+    default: return false;
     }
 }
 
@@ -182,6 +207,11 @@ void micro_kernel(int64_t kc, const real* __restrict a, const real* __restrict b
         for (int64_t j = 0; j < NR; ++j) c[j] = add ? c[j] + acc[i][j] : acc[i][j];
 }
 
+#endif
+
+#if !(defined(__AVX512F__) && !defined(AUTOGRAD_DOUBLE))
+// With MR = 6 a short tile wastes little: the caller computes it aside (see gemm_block).
+bool short_tile(int64_t, int64_t, const real*, const real*, real*, int64_t, bool) { return false; }
 #endif
 
 // ---- cache blocking (measured on the AVX-512 machine; KC 256..768 and MC 96..384 are within a few %).
@@ -292,6 +322,8 @@ void gemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A
                         int64_t rows = std::min(MR, mc - ir);
                         if (rows == MR && cols == NR) {
                             micro_kernel(kc, a, b, c, N, add);
+                        } else if (cols == NR && short_tile(rows, kc, a, b, c, N, add)) {
+                            // done: the bottom rows of C, at their own cost
                         } else {  // a ragged edge: compute the whole block aside, keep the part inside C
                             alignas(64) real edge[MR * NR];
                             micro_kernel(kc, a, b, edge, NR, false);
