@@ -2,12 +2,17 @@
 //
 // Transposes are never materialised here: gemm takes flags saying "read this operand transposed",
 // which is all that the backward products dA = dC B^T and dB = A^T dC need.
+#include <omp.h>
+
 #include <stdexcept>
 
 #include "kernels.h"
 #include "ops.h"
 
 namespace ag {
+
+// Adding the bias (and summing its gradient) is a pass over y: shared between threads when y is big.
+constexpr int64_t kBiasInParallel = 1 << 16;
 
 static std::string fit_error(const char* op, const Tensor& a, const Tensor& b, const std::string& why) {
     return std::string(op) + ": shapes " + a.shape_str() + " and " + b.shape_str() + " do not fit (" + why + ")";
@@ -77,19 +82,27 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias) {
     Tensor out = Tensor::empty(out_shape);
     real* y = out.data();
     gemm(false, true, R, N, K, x.data(), W.data(), y, false);  // y (R, N) = x (R, K) @ W^T (K, N)
-    if (bias.defined())
+    if (bias.defined()) {
+        const real* b = bias.data();
+#pragma omp parallel for if (R * N >= kBiasInParallel) schedule(static)
         for (int64_t r = 0; r < R; ++r)
-            for (int64_t n = 0; n < N; ++n) y[r * N + n] += bias.data()[n];
+            for (int64_t n = 0; n < N; ++n) y[r * N + n] += b[n];
+    }
 
     return record(out, "linear", {x, W, bias}, [=](const Tensor& out) {
         // y = x W^T + b  =>  dx += dy W,  dW += dy^T x,  db += sum over rows of dy
         const real* dy = out.grad_buffer();
         if (x.requires_grad()) gemm(false, false, R, K, N, dy, W.data(), x.grad_buffer(), true);
         if (W.requires_grad()) gemm(true, false, N, K, R, dy, x.data(), W.grad_buffer(), true);
-        if (bias.defined() && bias.requires_grad()) {
+        if (bias.defined() && bias.requires_grad()) {  // each thread sums its own columns, rows in order
             real* db = bias.grad_buffer();
-            for (int64_t r = 0; r < R; ++r)
-                for (int64_t n = 0; n < N; ++n) db[n] += dy[r * N + n];
+#pragma omp parallel if (R * N >= kBiasInParallel)
+            {
+                int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+                int64_t n0 = (N * t / nt) / 16 * 16, n1 = t == nt - 1 ? N : (N * (t + 1) / nt) / 16 * 16;
+                for (int64_t r = 0; r < R; ++r)
+                    for (int64_t n = n0; n < n1; ++n) db[n] += dy[r * N + n];
+            }
         }
     });
 }
