@@ -82,10 +82,24 @@ GELU_LOOP
 // ---------------------------------------------------------------------------------------------------
 // Softmax rows
 
-real logsumexp_row(const real* x, int64_t n) {
+// The largest of x[0..n), in 16 running maxima (value j into lane j % 16) combined at the end: the
+// compiler keeps them in one vector register. (One running maximum is a chain of dependent compares,
+// one element at a time, which GCC does not vectorise even under "omp simd reduction(max)".)
+real row_max(const real* x, int64_t n) {
+    constexpr int kLanes = 16;
+    real lane[kLanes];
+    for (int k = 0; k < kLanes; ++k) lane[k] = x[0];
+    int64_t j = 0;
+    for (; j + kLanes <= n; j += kLanes)
+        for (int k = 0; k < kLanes; ++k) lane[k] = lane[k] > x[j + k] ? lane[k] : x[j + k];
     real m = x[0];
-#pragma omp simd reduction(max : m)
-    for (int64_t j = 0; j < n; ++j) m = std::max(m, x[j]);
+    for (; j < n; ++j) m = m > x[j] ? m : x[j];
+    for (int k = 0; k < kLanes; ++k) m = m > lane[k] ? m : lane[k];
+    return m;
+}
+
+real logsumexp_row(const real* x, int64_t n) {
+    real m = row_max(x, n);
     double s = 0;  // 50,000 terms: summed in double so that the rounding stays at float's level
 FLOAT_SIMD_SUM(s)
     for (int64_t j = 0; j < n; ++j) s += (double)exp_fast(x[j] - m);

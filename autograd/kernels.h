@@ -37,6 +37,7 @@ void gelu_backward(const real* x, const real* t, const real* dy, real* dx, int64
 // below 2e-7); in double from std::exp.
 //   logsumexp_row:          log sum_j e^(x_j), computed from the row's maximum, the sum in double
 //   add_scaled_softmax_row: dx_j += scale * e^(x_j - lse), i.e. scale * softmax(x)_j given lse
+real row_max(const real* x, int64_t n);  // max_j x_j, vectorised
 real logsumexp_row(const real* x, int64_t n);
 void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64_t n);
 

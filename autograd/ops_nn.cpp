@@ -13,13 +13,7 @@
 
 namespace ag {
 
-// max_j row[j], and log sum_j exp(row[j]) computed stably as max + log sum exp(row[j] - max).
-static real row_max(const real* row, int64_t n) {
-    real m = row[0];
-    for (int64_t j = 1; j < n; ++j) m = row[j] > m ? row[j] : m;
-    return m;
-}
-
+// log sum_j exp(row[j]) computed stably as max + log sum exp(row[j] - max) (row_max: kernels.h).
 static real row_logsumexp(const real* row, int64_t n) {
     real m = row_max(row, n);
     double s = 0;
