@@ -16,9 +16,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-const std::string kTinyRun =
-    " --n-layer 1 --n-head 2 --n-embd 16 --seq-len 16 --batch-size 4 --eval-every 0 --sample-every 0 --sample-len 8";
-
 // A tiny GPT-2-shaped model (V=100 padded to 128) with random weights, saved as an llm.c model file.
 void tiny_llmc_model(const std::string& path) {
     nn::GPTConfig c;
@@ -61,8 +58,8 @@ TEST_CASE("text -> llm.c token files -> training: the same run as on the text it
         REQUIRE((i < n_train ? train_tokens[i] : val_tokens[i - n_train]) == (unsigned char)text[i]);
 
     // a model of 256 tokens trained on the token files learns exactly as on the text
-    Result a = run_train("-i " + dir / "text.txt" + kTinyRun + " --steps 8 --out " + dir / "from_text");
-    Result b = run_train("-i " + dir / "little_train.bin --val " + dir / "little_val.bin --vocab-size 256" + kTinyRun +
+    Result a = run_train("-i " + dir / "text.txt" + kTiny + " --steps 8 --out " + dir / "from_text");
+    Result b = run_train("-i " + dir / "little_train.bin --val " + dir / "little_val.bin --vocab-size 256" + kTiny +
                          " --steps 8 --out " + dir / "from_tokens");
     INFO(a.output << b.output);
     REQUIRE(a.status == 0);
@@ -75,7 +72,7 @@ TEST_CASE("text -> llm.c token files -> training: the same run as on the text it
 TEST_CASE("llm.c model files: export, --init-from, export again, byte for byte", "[cli][llmc]") {
     TempDir dir;
     write_text(dir / "text.txt", little_text());
-    Result a = run_train("-i " + dir / "text.txt" + kTinyRun + " --steps 5 --export-llmc " + dir / "a.bin" + " --out " + dir / "a");
+    Result a = run_train("-i " + dir / "text.txt" + kTiny + " --steps 5 --export-llmc " + dir / "a.bin" + " --out " + dir / "a");
     INFO(a.output);
     REQUIRE(a.status == 0);
     CHECK_THAT(a.output, Contains("(llm.c model file, fp32)"));
@@ -160,7 +157,7 @@ TEST_CASE("llm.c's recipe: the trainer's losses equal llm.c's loop, step for ste
 TEST_CASE("--tokenizer bpe: learned, saved beside the checkpoint, used to resume and to sample", "[cli][bpe]") {
     TempDir dir;
     write_text(dir / "text.txt", little_text());
-    const std::string common = "-i " + dir / "text.txt" + " --tokenizer bpe --vocab-size 270" + kTinyRun + " --steps 12";
+    const std::string common = "-i " + dir / "text.txt" + " --tokenizer bpe --vocab-size 270" + kTiny + " --steps 12";
     Result a = run_train(common + " --out " + dir / "straight");
     INFO(a.output);
     REQUIRE(a.status == 0);
@@ -190,7 +187,7 @@ TEST_CASE("--tokenizer bpe: learned, saved beside the checkpoint, used to resume
     INFO(w.output);
     REQUIRE(w.status == 0);
     Result t = run_train("-i " + dir / "bp_train.bin --val " + dir / "bp_val.bin --vocab-size 270 --tokenizer-file " +
-                         dir / "bp.bpe" + kTinyRun + " --steps 3 --sample-len 12 --out " + dir / "tok");
+                         dir / "bp.bpe" + kTiny + " --steps 3 --sample-len 12 --out " + dir / "tok");
     INFO(t.output);
     REQUIRE(t.status == 0);
     CHECK_THAT(t.output, Contains("(bpe, vocab 270)"));
