@@ -29,7 +29,8 @@ namespace train {
 struct RunInfo {
     nn::GPTConfig config;
     std::string tokenizer = "bytes";             // bytes, bpe, gpt2 or ids (inputs.h: open_tokenizer)
-    std::string tokenizer_file;                  // the file a bpe or gpt2 tokenizer is read from
+    std::string tokenizer_file;                  // the file a bpe or gpt2 tokenizer is read from; empty
+                                                 // for a bpe: tokenizer.bpe beside the checkpoint
     int64_t step = 0;                            // steps completed
     std::map<std::string, std::string> settings; // training flags, as given: "lr" -> "0.001"
 };

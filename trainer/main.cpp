@@ -457,7 +457,9 @@ static int run(int argc, char** argv) {
         info.tokenizer = saved->info().tokenizer, info.tokenizer_file = saved->info().tokenizer_file;
         if (info.tokenizer == "ids" && flags.given("tokenizer-file"))  // token ids, now with a file to decode them
             info.tokenizer = "gpt2", info.tokenizer_file = flags.get_string("tokenizer-file");
-        tokenizer = open_tokenizer(info.tokenizer, info.tokenizer_file, saved->info().config.vocab_size);
+        // a BPE learned by the run itself lives beside its checkpoint (no file named): found wherever --out is
+        const std::string file = info.tokenizer_file.empty() ? join_path(out_dir, "tokenizer.bpe") : info.tokenizer_file;
+        tokenizer = open_tokenizer(info.tokenizer, file, saved->info().config.vocab_size);
     } else if (token_data) {
         info.tokenizer = "ids";
         if (flags.given("tokenizer-file")) {
@@ -471,7 +473,7 @@ static int run(int argc, char** argv) {
         tokenizer = std::make_unique<BpeTokenizer>(BpeTokenizer::train(raw.train_text, n));
         std::printf("learned a BPE tokenizer of %d tokens on %s in %.1f s\n", tokenizer->vocab_size(),
                     raw.train_source.c_str(), ms_since(t0) / 1000);
-        info.tokenizer = "bpe", info.tokenizer_file = join_path(out_dir, "tokenizer.bpe");
+        info.tokenizer = "bpe";  // no tokenizer_file: the one beside the checkpoint
     } else {
         tokenizer = std::make_unique<ByteTokenizer>();
     }
@@ -556,8 +558,8 @@ static int run(int argc, char** argv) {
     }
 
     make_dirs(out_dir);
-    if (info.tokenizer == "bpe" && !resume)  // the checkpoint refers to it: it must exist first
-        static_cast<const BpeTokenizer&>(*tokenizer).save(info.tokenizer_file);
+    if (info.tokenizer == "bpe" && info.tokenizer_file.empty() && !resume)  // the checkpoint needs it: save it first
+        static_cast<const BpeTokenizer&>(*tokenizer).save(join_path(out_dir, "tokenizer.bpe"));
     info.config = config;
     info.settings = settings_of(flags);
     info.settings["warmup"] = std::to_string(schedule.warmup);  // the warmup used, given or not

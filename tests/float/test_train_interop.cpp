@@ -178,9 +178,16 @@ TEST_CASE("--tokenizer bpe: learned, saved beside the checkpoint, used to resume
     CHECK(s.status == 0);
     CHECK_THAT(s.output, Catch::Matchers::StartsWith("the cat"));
 
+    // the tokenizer is found beside the checkpoint, wherever the folder has moved
+    REQUIRE(std::rename((dir / "straight").c_str(), (dir / "moved").c_str()) == 0);
+    Result moved = run_train("--sample-only --prompt 'the cat' --sample-len 6 --out " + dir / "moved");
+    INFO(moved.output);
+    CHECK(moved.status == 0);
+    CHECK(moved.output == s.output);  // the same sample: same model, same tokenizer, same seed
+
     // the checkpoint needs its tokenizer: a corrupt one is a clear error
-    write_text(dir / "straight/tokenizer.bpe", "not a tokenizer");
-    expect_error(run_train("--sample-only --out " + dir / "straight"), "tokenizer.bpe");
+    write_text(dir / "moved/tokenizer.bpe", "not a tokenizer");
+    expect_error(run_train("--sample-only --out " + dir / "moved"), "tokenizer.bpe");
 
     // --write-tokens with bpe writes the tokenizer too, and it decodes samples of a token-file run
     Result w = run_train("-i " + dir / "text.txt" + " --tokenizer bpe --vocab-size 270 --write-tokens " + dir / "bp");
