@@ -13,8 +13,6 @@ static const char kMagic[8] = {'G', 'P', 'T', 'C', 'K', 'P', 'T', '\0'};
 static const uint32_t kVersion = 1;
 
 // The values of a tensor, in whichever precision the engine was built with.
-[[maybe_unused]] static void put_values(ByteWriter& w, const float* p, size_t n) { w.floats(p, n); }
-[[maybe_unused]] static void put_values(ByteWriter& w, const double* p, size_t n) { w.doubles(p, n); }
 [[maybe_unused]] static void get_values(ByteReader& r, float* p, size_t n, const char* what) { r.floats(p, n, what); }
 [[maybe_unused]] static void get_values(ByteReader& r, double* p, size_t n, const char* what) { r.doubles(p, n, what); }
 
@@ -98,6 +96,63 @@ nn::GPTConfig config_from_text(const std::map<std::string, std::string>& kv, con
 // ---------------------------------------------------------------------------------------------------
 // Saving
 
+// A section: its length (u64), then its bytes, as ByteWriter::str writes a string.
+static void write_section(AtomicFile& file, const std::string& bytes) {
+    uint64_t n = bytes.size();
+    file.write(&n, sizeof n);
+    file.write(bytes);
+}
+
+// The parameters section: count, then per parameter its name, ndim, dims and values (from the
+// tensor's memory). The length comes first, so it is added up before anything is written.
+static void write_params_section(AtomicFile& file, const ag::NamedTensors& named) {
+    std::vector<std::string> heads;  // each parameter's name and shape, serialized
+    uint64_t length = sizeof(uint64_t);
+    for (const auto& [name, t] : named) {
+        ByteWriter h;
+        h.str(name);
+        h.u32((uint32_t)t.dim());
+        for (int64_t d : t.shape()) h.i64(d);
+        heads.push_back(h.bytes());
+        length += heads.back().size() + (uint64_t)t.numel() * sizeof(ag::real);
+    }
+    file.write(&length, sizeof length);
+    uint64_t count = named.size();
+    file.write(&count, sizeof count);
+    for (size_t i = 0; i < named.size(); ++i) {
+        file.write(heads[i]);
+        file.write(named[i].second.data(), (size_t)named[i].second.numel() * sizeof(ag::real));
+    }
+}
+
+// The optimizer writes its state to a std::ostream; sent straight to the file, after a first pass
+// that only counts the bytes (the section's length comes first).
+static void write_optimizer_section(AtomicFile& file, const optim::Optimizer* optimizer) {
+    struct Counter : std::streambuf {
+        uint64_t n = 0;
+        std::streamsize xsputn(const char*, std::streamsize k) override { return n += (uint64_t)k, k; }
+        int_type overflow(int_type c) override { return ++n, c; }
+    };
+    struct ToFile : std::streambuf {
+        AtomicFile* file;
+        std::streamsize xsputn(const char* p, std::streamsize k) override { return file->write(p, (size_t)k), k; }
+        int_type overflow(int_type c) override {
+            char b = (char)c;
+            file->write(&b, 1);
+            return c;
+        }
+    };
+    Counter counter;
+    std::ostream counting(&counter);
+    if (optimizer) optimizer->save_state(counting);
+    file.write(&counter.n, sizeof counter.n);
+    ToFile to_file;
+    to_file.file = &file;
+    std::ostream out(&to_file);
+    out.exceptions(std::ios::badbit);  // a failed write's own error (naming the file) comes through
+    if (optimizer) optimizer->save_state(out);
+}
+
 void save_checkpoint(const std::string& path, const RunInfo& info, const nn::GPT& model,
                      const optim::Optimizer* optimizer, const BatchLoader* loader) {
     std::ostringstream text;
@@ -106,37 +161,29 @@ void save_checkpoint(const std::string& path, const RunInfo& info, const nn::GPT
          << "step=" << info.step << "\n";
     for (const auto& [key, value] : info.settings) text << "setting." << key << "=" << value << "\n";
 
-    ByteWriter params;
-    ag::NamedTensors named = model.parameters();
-    params.u64(named.size());
-    for (const auto& [name, t] : named) {
-        params.str(name);
-        params.u32((uint32_t)t.dim());
-        for (int64_t d : t.shape()) params.i64(d);
-        put_values(params, t.data(), (size_t)t.numel());
-    }
-
     ByteWriter rng;
     const ag::Rng& r = model.dropout_rng();
     rng.u64(r.state);
     rng.u32(r.has_spare ? 1 : 0);
     rng.f64(r.spare);
 
-    std::ostringstream opt;
-    if (optimizer) optimizer->save_state(opt);
     ByteWriter load;
     if (loader) loader->save(load);
 
-    ByteWriter file;
-    file.raw(kMagic, sizeof kMagic);
-    file.u32(kVersion);
-    file.u32(sizeof(ag::real));
-    file.str(text.str());
-    file.str(params.bytes());
-    file.str(rng.bytes());
-    file.str(opt.str());
-    file.str(load.bytes());
-    write_file_atomic(path, file.bytes());
+    // Written piece by piece: the parameters and the optimizer's moments (for GPT-2 small, 0.5 and
+    // 1 GB) go from their own memory to the file, never copied into one big string first.
+    AtomicFile file(path);
+    ByteWriter head;
+    head.raw(kMagic, sizeof kMagic);
+    head.u32(kVersion);
+    head.u32(sizeof(ag::real));
+    head.str(text.str());
+    file.write(head.bytes());
+    write_params_section(file, model.parameters());
+    write_section(file, rng.bytes());
+    write_optimizer_section(file, optimizer);
+    write_section(file, load.bytes());
+    file.commit();
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -163,6 +210,7 @@ CheckpointReader::CheckpointReader(const std::string& path) : path_(path), bytes
     optimizer_ = r.str("optimizer state");
     loader_ = r.str("loader state");
     r.expect_end();
+    std::string().swap(bytes_);  // the sections are copied out: the file's bytes are no longer needed
 
     std::map<std::string, std::string> kv;
     std::istringstream lines(text);
@@ -184,7 +232,7 @@ CheckpointReader::CheckpointReader(const std::string& path) : path_(path), bytes
         if (key.rfind("setting.", 0) == 0) info_.settings[key.substr(8)] = value;
 }
 
-void CheckpointReader::load_model(nn::GPT& model) const {
+void CheckpointReader::load_model(nn::GPT& model) {
     const std::string source = "'" + path_ + "'";
     ByteReader r(params_, source);
     ag::NamedTensors named = model.parameters();
@@ -205,6 +253,7 @@ void CheckpointReader::load_model(nn::GPT& model) const {
         get_values(r, t.data(), (size_t)t.numel(), name.c_str());
     }
     r.expect_end();
+    std::string().swap(params_);  // loaded: give the memory back (GPT-2 small: 0.5 GB)
 
     ByteReader g(rng_, source);
     ag::Rng& rng = model.dropout_rng();
@@ -214,14 +263,18 @@ void CheckpointReader::load_model(nn::GPT& model) const {
     g.expect_end();
 }
 
-void CheckpointReader::load_optimizer(optim::Optimizer& optimizer) const {
+void CheckpointReader::load_optimizer(optim::Optimizer& optimizer) {
     if (optimizer_.empty()) throw Error("'" + path_ + "' holds no optimizer state");
-    std::istringstream in(optimizer_);
+    struct Memory : std::streambuf {  // reads the section where it is (an istringstream would copy it)
+        explicit Memory(std::string& s) { setg(s.data(), s.data(), s.data() + s.size()); }
+    } memory(optimizer_);
+    std::istream in(&memory);
     try {
         optimizer.load_state(in);
     } catch (const std::runtime_error& e) {
         throw Error("'" + path_ + "': " + e.what());
     }
+    std::string().swap(optimizer_);  // loaded: give the memory back (GPT-2 small: 1 GB)
 }
 
 void CheckpointReader::load_loader(BatchLoader& loader) const {

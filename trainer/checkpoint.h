@@ -46,16 +46,17 @@ class CheckpointReader {
 public:
     explicit CheckpointReader(const std::string& path);
     const RunInfo& info() const { return info_; }
-    bool has_optimizer() const { return !optimizer_.empty(); }
+    bool has_optimizer() const { return !optimizer_.empty(); }  // (before load_optimizer)
     bool has_loader() const { return !loader_.empty(); }
 
-    void load_model(nn::GPT& model) const;  // parameters and the dropout generator
-    void load_optimizer(optim::Optimizer& optimizer) const;
+    // Each of these may be called once: a section's memory is given back once it is loaded.
+    void load_model(nn::GPT& model);  // parameters and the dropout generator
+    void load_optimizer(optim::Optimizer& optimizer);
     void load_loader(BatchLoader& loader) const;
 
 private:
     std::string path_;
-    std::string bytes_;
+    std::string bytes_;  // the whole file while the constructor reads it
     RunInfo info_;
     std::string params_, rng_, optimizer_, loader_;
 };

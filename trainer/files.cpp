@@ -91,27 +91,47 @@ std::string read_file(const std::string& path, bool allow_empty) {
     return bytes;
 }
 
+// The temporary name is in the target's folder (rename is only atomic within one file system) and
+// carries our pid, so two processes writing the same target do not trample each other's temp file.
+AtomicFile::AtomicFile(const std::string& path) : path_(path), temp_(path + ".tmp." + std::to_string((long)::getpid())) {
+    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd_ < 0) fail_errno("write", path_);
+}
+
+AtomicFile::~AtomicFile() {
+    if (temp_.empty()) return;  // committed
+    if (fd_ >= 0) ::close(fd_);
+    ::unlink(temp_.c_str());
+}
+
+// Any failure removes the temporary file, then throws naming the target and the reason.
+void AtomicFile::fail() {
+    int saved = errno;
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    ::unlink(temp_.c_str());
+    temp_.clear();
+    errno = saved;
+    fail_errno("write", path_);
+}
+
+void AtomicFile::write(const void* data, size_t n) {
+    if (!write_all(fd_, static_cast<const char*>(data), n)) fail();
+}
+
+void AtomicFile::commit() {
+    if (::fsync(fd_) != 0) fail();  // on disk before it gets the real name
+    if (::close(fd_) != 0) fd_ = -1, fail();
+    fd_ = -1;
+    if (::rename(temp_.c_str(), path_.c_str()) != 0) fail();
+    temp_.clear();
+    fsync_dir(parent_dir(path_));
+}
+
 void write_file_atomic(const std::string& path, const std::string& bytes) {
-    // The temporary name is in the target's folder (rename is only atomic within one file system) and
-    // carries our pid, so two processes writing the same target do not trample each other's temp file.
-    const std::string temp = path + ".tmp." + std::to_string((long)::getpid());
-
-    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) fail_errno("write", path);
-
-    // From here on, any failure must remove the temp file before throwing.
-    auto fail = [&](int fd_to_close) {
-        int saved = errno;
-        if (fd_to_close >= 0) ::close(fd_to_close);
-        ::unlink(temp.c_str());
-        errno = saved;
-        fail_errno("write", path);
-    };
-    if (!write_all(fd, bytes.data(), bytes.size())) fail(fd);
-    if (::fsync(fd) != 0) fail(fd);  // on disk before it gets the real name
-    if (::close(fd) != 0) fail(-1);
-    if (::rename(temp.c_str(), path.c_str()) != 0) fail(-1);
-    fsync_dir(parent_dir(path));
+    AtomicFile file(path);
+    file.write(bytes);
+    file.commit();
 }
 
 void make_dirs(const std::string& path) {

@@ -22,6 +22,26 @@ std::string read_file(const std::string& path, bool allow_empty = false);
 // temporary file is removed, and the error names the path and the reason.
 void write_file_atomic(const std::string& path, const std::string& bytes);
 
+// The same for a file written piece by piece (a checkpoint of GPT-2 is 1.5 GB: written from the
+// tensors' own memory, never gathered into one string). The temporary file is created at once;
+// commit() gives it the real name; if commit() is never reached (an error, an exception), the
+// destructor removes the temporary file and the target stays as it was.
+class AtomicFile {
+public:
+    explicit AtomicFile(const std::string& path);
+    ~AtomicFile();
+    AtomicFile(const AtomicFile&) = delete;
+    AtomicFile& operator=(const AtomicFile&) = delete;
+    void write(const void* data, size_t n);
+    void write(const std::string& bytes) { write(bytes.data(), bytes.size()); }
+    void commit();  // flush to disk, rename into place
+
+private:
+    [[noreturn]] void fail();
+    std::string path_, temp_;
+    int fd_ = -1;
+};
+
 // mkdir -p: creates path and any missing parents. Fine if it already exists as a directory.
 void make_dirs(const std::string& path);
 

@@ -50,6 +50,28 @@ TEST_CASE("files: write_file_atomic replaces the content and leaves no temporary
     CHECK(list_dir(tmp.path) == std::vector<std::string>{"ckpt.bin"});
 }
 
+TEST_CASE("files: AtomicFile writes piece by piece; abandoned, it leaves the old file and no temporary", "[train][files]") {
+    TempDir dir;
+    const std::string path = dir / "ckpt";
+    write_file_atomic(path, "old");
+    {
+        AtomicFile f(path);
+        f.write("new ", 4);
+        CHECK(read_file(path) == "old");  // nothing visible before commit
+        f.write(std::string("content"));
+        f.commit();
+    }
+    CHECK(read_file(path) == "new content");
+    try {
+        AtomicFile f(path);
+        f.write(std::string("half of a"));
+        throw std::runtime_error("the writer failed midway");  // commit never reached
+    } catch (const std::runtime_error&) {
+    }
+    CHECK(read_file(path) == "new content");
+    CHECK(list_dir(dir.path) == std::vector<std::string>{"ckpt"});
+}
+
 TEST_CASE("files: a write into a missing or non-folder directory fails cleanly", "[train][files]") {
     TempDir tmp;
     std::string missing = tmp.path + "/no/such/dir/x.bin";
