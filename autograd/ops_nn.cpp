@@ -176,13 +176,29 @@ Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real e
         // With xhat = (x - mean) * rstd and g = dy * gain (the gradient reaching xhat):
         //   dx     += rstd * (g - mean(g) - xhat * mean(g * xhat))
         //   dgain  += dy * xhat,  dbias += dy      (summed over rows)
+        // One pass over x and dy: rows in fixed blocks of kBlock, the blocks shared between threads.
+        // Each block sums its rows' dgain and dbias terms in row order into its own partial row; the
+        // partials are then added in block order. So the result does not depend on the number of
+        // threads, and x and dy are read once (a separate pass for the parameters would read them again).
+        constexpr int64_t kBlock = 32;
+        const int64_t blocks = (rows + kBlock - 1) / kBlock;
         const real* dy_all = out.grad_buffer();
         const real* gain_v = gain.data();
-        if (x.requires_grad()) {
-            real* dx_all = x.grad_buffer();
-#pragma omp parallel for if (rows * C > kRowsInParallel)
-            for (int64_t r = 0; r < rows; ++r) {
+        real* dx_all = x.requires_grad() ? x.grad_buffer() : nullptr;
+        real* dgain = gain.requires_grad() ? gain.grad_buffer() : nullptr;
+        real* dbias = bias.defined() && bias.requires_grad() ? bias.grad_buffer() : nullptr;
+        std::vector<real> partial(dgain || dbias ? blocks * 2 * C : 0, real(0));  // per block: dgain (C), dbias (C)
+#pragma omp parallel for if (rows * C > kRowsInParallel) schedule(static)
+        for (int64_t blk = 0; blk < blocks; ++blk) {
+            real *pg = dgain || dbias ? partial.data() + blk * 2 * C : nullptr, *pb = pg ? pg + C : nullptr;
+            for (int64_t r = blk * kBlock; r < std::min(rows, (blk + 1) * kBlock); ++r) {
                 const real *xr = x.data() + r * C, *dy = dy_all + r * C;
+                if (pg)
+                    for (int64_t j = 0; j < C; ++j) {
+                        pg[j] += dy[j] * (xr[j] - mean[r]) * rstd[r];
+                        pb[j] += dy[j];
+                    }
+                if (!dx_all) continue;
                 double g_mean = 0, gx_mean = 0;
 #pragma omp simd reduction(+ : g_mean, gx_mean)
                 for (int64_t j = 0; j < C; ++j) {
@@ -199,22 +215,12 @@ Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real e
                 }
             }
         }
-        // The parameters' gradients sum over rows, in row order. The threads share out the columns
-        // (each sums its own columns over every row), so the result does not depend on their number.
-        real* dgain = gain.requires_grad() ? gain.grad_buffer() : nullptr;
-        real* dbias = bias.defined() && bias.requires_grad() ? bias.grad_buffer() : nullptr;
-        if (!dgain && !dbias) return;
-#pragma omp parallel if (rows * C > kRowsInParallel)
-        {
-            int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-            int64_t j0 = (C * t / nt) / 16 * 16, j1 = t == nt - 1 ? C : (C * (t + 1) / nt) / 16 * 16;
-            for (int64_t r = 0; r < rows; ++r) {
-                const real *xr = x.data() + r * C, *dy = dy_all + r * C;
-                if (dgain)
-                    for (int64_t j = j0; j < j1; ++j) dgain[j] += dy[j] * (xr[j] - mean[r]) * rstd[r];
-                if (dbias)
-                    for (int64_t j = j0; j < j1; ++j) dbias[j] += dy[j];
-            }
+        for (int64_t blk = 0; blk < blocks && (dgain || dbias); ++blk) {
+            const real *pg = partial.data() + blk * 2 * C, *pb = pg + C;
+            if (dgain)
+                for (int64_t j = 0; j < C; ++j) dgain[j] += pg[j];
+            if (dbias)
+                for (int64_t j = 0; j < C; ++j) dbias[j] += pb[j];
         }
     });
 }
