@@ -453,20 +453,21 @@ static int run(int argc, char** argv) {
     // files, --tokenizer-file if given (it decodes samples), else samples are printed as token ids.
     RunInfo info;
     std::unique_ptr<Tokenizer> tokenizer;
-    if (saved) {
-        info.tokenizer = saved->info().tokenizer, info.tokenizer_file = saved->info().tokenizer_file;
-        if (info.tokenizer == "ids" && flags.given("tokenizer-file"))  // token ids, now with a file to decode them
-            info.tokenizer = "gpt2", info.tokenizer_file = flags.get_string("tokenizer-file");
-        // a BPE learned by the run itself lives beside its checkpoint (no file named): found wherever --out is
-        const std::string file = info.tokenizer_file.empty() ? join_path(out_dir, "tokenizer.bpe") : info.tokenizer_file;
-        tokenizer = open_tokenizer(info.tokenizer, file, saved->info().config.vocab_size);
-    } else if (token_data) {
+    const bool ids_only = saved ? saved->info().tokenizer == "ids" : token_data;  // token ids, no tokenizer yet
+    if (ids_only) {
         info.tokenizer = "ids";
-        if (flags.given("tokenizer-file")) {
+        if (flags.given("tokenizer-file")) {  // a file to decode the ids with (llm.c's, or one of our BPEs)
             info.tokenizer_file = flags.get_string("tokenizer-file");
             tokenizer = read_tokenizer_file(info.tokenizer_file);
             info.tokenizer = tokenizer->name();
         }
+    } else if (saved) {
+        info.tokenizer = saved->info().tokenizer, info.tokenizer_file = saved->info().tokenizer_file;
+        if (!info.tokenizer_file.empty() && flags.given("tokenizer-file"))  // the file has moved
+            info.tokenizer_file = flags.get_string("tokenizer-file");
+        // a BPE learned by the run itself lives beside its checkpoint (no file named): found wherever --out is
+        const std::string file = info.tokenizer_file.empty() ? join_path(out_dir, "tokenizer.bpe") : info.tokenizer_file;
+        tokenizer = open_tokenizer(info.tokenizer, file, saved->info().config.vocab_size);
     } else if (setting("tokenizer") == "bpe") {
         int n = setting_int("vocab-size") ? setting_int("vocab-size") : 512;
         auto t0 = std::chrono::steady_clock::now();
