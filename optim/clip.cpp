@@ -15,19 +15,22 @@
 
 namespace optim {
 
-// sum of x[i]^2 over one block, in double, in 16 running sums (value i into sum i % 16) added at the
-// end: the order of the additions is written out, so the compiler can keep the sums in vector
-// registers without changing the result. (One running sum is a chain of dependent additions, each
-// waiting for the last: several times slower than reading the memory.)
+// sum of x[i]^2 over one block, in 16 running sums (value i into sum i % 16) in the gradients' own
+// precision, emptied into a double every 1024 values (64 per sum): the order of the additions is
+// written out, so the compiler keeps the sums in one vector register, and the result does not depend
+// on it. (One running sum is a chain of dependent additions, each waiting for the last: several times
+// slower than reading the memory; converting every value to double halves the vector's width.)
 static double block_sum_of_squares(const real* x, int64_t n) {
-    constexpr int kSums = 16;
-    double s[kSums] = {};
-    int64_t i = 0;
-    for (; i + kSums <= n; i += kSums)
-        for (int k = 0; k < kSums; ++k) s[k] += (double)x[i + k] * (double)x[i + k];
-    for (int k = 0; i + k < n; ++k) s[k] += (double)x[i + k] * (double)x[i + k];
+    constexpr int kSums = 16, kEmpty = 1024;
     double total = 0;
-    for (int k = 0; k < kSums; ++k) total += s[k];
+    int64_t i = 0;
+    while (i + kSums <= n) {
+        real s[kSums] = {};
+        for (int64_t end = std::min(n - kSums, i + kEmpty); i <= end; i += kSums)
+            for (int k = 0; k < kSums; ++k) s[k] += x[i + k] * x[i + k];
+        for (int k = 0; k < kSums; ++k) total += s[k];
+    }
+    for (; i < n; ++i) total += (double)x[i] * (double)x[i];
     return total;
 }
 
