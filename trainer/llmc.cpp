@@ -383,17 +383,18 @@ void export_llmc_model(const std::string& path, const nn::GPT& model) {
     h[6] = c.n_embd;
     h[7] = c.padded_vocab();
 
-    std::string bytes = header_bytes(h);
-    bytes.reserve(kHeaderBytes + 4 * (size_t)model.num_parameters());
+    // Written tensor by tensor (GPT-2 small: 0.5 GB), never gathered into one string first.
+    AtomicFile file(path);
+    file.write(header_bytes(h));
     for (const ag::Tensor& t : tensors_in_llmc_order(model)) {
-        const size_t n = (size_t)t.numel(), at = bytes.size();
-        bytes.resize(at + 4 * n);
-        for (size_t i = 0; i < n; ++i) {
-            float f = (float)t.data()[i];  // exact in the float build; rounds in the double build
-            std::memcpy(&bytes[at + 4 * i], &f, 4);
+        if (sizeof(ag::real) == sizeof(float)) {
+            file.write(t.data(), 4 * (size_t)t.numel());
+            continue;
         }
+        std::vector<float> values(t.data(), t.data() + t.numel());  // the double build: rounded to float
+        file.write(values.data(), 4 * values.size());
     }
-    write_file_atomic(path, bytes);
+    file.commit();
 }
 
 // ===================================================================================================
