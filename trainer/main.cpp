@@ -472,7 +472,7 @@ static int run(int argc, char** argv) {
         int n = setting_int("vocab-size") ? setting_int("vocab-size") : 512;
         auto t0 = std::chrono::steady_clock::now();
         tokenizer = std::make_unique<BpeTokenizer>(BpeTokenizer::train(raw.train_text, n));
-        std::printf("learned a BPE tokenizer of %d tokens on %s in %.1f s\n", tokenizer->vocab_size(),
+        std::printf("learned a BPE tokenizer of %d tokens on %s in %.2f s\n", tokenizer->vocab_size(),
                     raw.train_source.c_str(), ms_since(t0) / 1000);
         info.tokenizer = "bpe";  // no tokenizer_file: the one beside the checkpoint
     } else {
