@@ -24,15 +24,9 @@
 #include <cmath>
 
 #include <omp.h>
+#include "../autograd/simd.h"
 #if defined(__AVX512F__) && !defined(AUTOGRAD_DOUBLE)
 #define ADAMW_AVX512 1
-// GCC 12's own AVX-512 header trips its -W(maybe-)uninitialized (GCC bug 105593); the warning is about
-// the header.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
 #endif
 
 #include "optim.h"

@@ -30,13 +30,7 @@
 #ifdef __GLIBC__
 #include <malloc.h>  // malloc_trim
 #endif
-#if defined(__AVX512F__) || defined(__AVX2__)
-// GCC 12's own AVX-512 header trips its -Wuninitialized (GCC bug 105593); the warning is about the header.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#endif
+#include "../autograd/simd.h"
 
 #include "../autograd/kernels.h"
 #include "../autograd/memory.h"

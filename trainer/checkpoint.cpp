@@ -189,11 +189,12 @@ void save_checkpoint(const std::string& path, const RunInfo& info, const nn::GPT
 // ---------------------------------------------------------------------------------------------------
 // Reading
 
-CheckpointReader::CheckpointReader(const std::string& path) : path_(path), bytes_(read_file(path)) {
+CheckpointReader::CheckpointReader(const std::string& path) : path_(path) {
     const std::string source = "'" + path + "'";
-    ByteReader r(bytes_, source);
+    const std::string bytes = read_file(path);  // freed at the end: the sections below are copied out
+    ByteReader r(bytes, source);
     char magic[sizeof kMagic];
-    if (bytes_.size() < sizeof kMagic) throw Error(source + " is not a checkpoint (too short)");
+    if (bytes.size() < sizeof kMagic) throw Error(source + " is not a checkpoint (too short)");
     r.raw(magic, sizeof magic, "magic");
     if (std::memcmp(magic, kMagic, sizeof kMagic) != 0) throw Error(source + " is not a checkpoint (wrong magic)");
     uint32_t version = r.u32("version");
@@ -210,7 +211,6 @@ CheckpointReader::CheckpointReader(const std::string& path) : path_(path), bytes
     optimizer_ = r.str("optimizer state");
     loader_ = r.str("loader state");
     r.expect_end();
-    std::string().swap(bytes_);  // the sections are copied out: the file's bytes are no longer needed
 
     std::map<std::string, std::string> kv;
     std::istringstream lines(text);

@@ -56,7 +56,6 @@ public:
 
 private:
     std::string path_;
-    std::string bytes_;  // the whole file while the constructor reads it
     RunInfo info_;
     std::string params_, rng_, optimizer_, loader_;
 };

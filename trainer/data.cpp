@@ -31,11 +31,8 @@ std::string ByteTokenizer::decode(const Tokens& tokens) const {
 // ---- train / validation split
 
 DataSplit split_train_val(const Tokens& all, const std::string& source) {
-    size_t n_val = all.size() / 10;
-    size_t n_train = all.size() - n_val;
     DataSplit split;
-    split.train.assign(all.begin(), all.begin() + (ptrdiff_t)n_train);
-    split.val.assign(all.begin() + (ptrdiff_t)n_train, all.end());
+    split_last_tenth(all, split.train, split.val);
     split.train_source = source + " (first 90%)";
     split.val_source = source + " (last 10%)";
     return split;

@@ -59,8 +59,17 @@ struct DataSplit {
     std::string train_source, val_source;
 };
 
-// The last 10% (rounded down) of the tokens for validation, the rest for training. `source` names
-// where they came from, quoted or described by the caller: "'data/x.txt'".
+// The last 10% (rounded down) of a sequence (tokens, or a text's bytes) for validation, the rest for
+// training.
+template <typename Seq>
+void split_last_tenth(const Seq& all, Seq& train, Seq& val) {
+    size_t n_train = all.size() - all.size() / 10;
+    train.assign(all.begin(), all.begin() + (ptrdiff_t)n_train);
+    val.assign(all.begin() + (ptrdiff_t)n_train, all.end());
+}
+
+// The same for tokens, with names for messages. `source` names where they came from, quoted or
+// described by the caller: "'data/x.txt'".
 DataSplit split_train_val(const Tokens& all, const std::string& source);
 
 // Reads and tokenizes input_path; validation is val_path if given (not empty), else the last 10%

@@ -26,14 +26,6 @@ std::string IdTokenizer::decode(const Tokens& tokens) const {
 
 // ---- reading the splits
 
-// The last 10% (rounded down) of a sequence for validation, the rest for training.
-template <typename Seq>
-static void split_last_tenth(const Seq& all, Seq& train, Seq& val) {
-    size_t n_train = all.size() - all.size() / 10;
-    train.assign(all.begin(), all.begin() + (ptrdiff_t)n_train);
-    val.assign(all.begin() + (ptrdiff_t)n_train, all.end());
-}
-
 RawData read_data(const std::string& input_path, const std::string& val_path) {
     RawData raw;
     std::string input = read_file(input_path);

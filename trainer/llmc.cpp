@@ -28,16 +28,6 @@ const int32_t kTokenizerMagic = 20240328;
 
 std::string quoted(const std::string& path) { return "'" + path + "'"; }
 
-// 124475904 -> "124,475,904": the big counts in messages, readable.
-std::string with_commas(uint64_t n) {
-    std::string digits = std::to_string(n), out;
-    for (size_t i = 0; i < digits.size(); ++i) {
-        if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-        out += digits[i];
-    }
-    return out;
-}
-
 // ---------------------------------------------------------------------------------------------------
 // The header, shared by all three kinds
 

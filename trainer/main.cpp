@@ -118,15 +118,6 @@ static std::string fmt(const char* format, double v) {
     return buf;
 }
 
-static std::string with_commas(int64_t n) {
-    std::string s = std::to_string(n), out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (i && (s.size() - i) % 3 == 0) out += ',';
-        out += s[i];
-    }
-    return out;
-}
-
 static std::string duration(double seconds) {
     int s = (int)std::lround(seconds);
     if (s >= 3600) return std::to_string(s / 3600) + "h" + fmt("%02.0f", (s / 60) % 60) + "m";

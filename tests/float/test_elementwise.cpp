@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "../../autograd/kernels.h"
+#include "../../autograd/ops.h"
 #include "../../autograd/rng.h"
 
 using namespace ag;
@@ -39,10 +40,49 @@ TEST_CASE("float softmax rows (vectorised exp) match double math, GPT-2's vocabu
     double m = 60, s = 0;
     for (float v : x) s += std::exp((double)v - m);
     double lse_ref = m + std::log(s);
+    CHECK(row_max(x.data(), n) == 60.0f);
+    x[n - 1] = 61;  // in the tail past the last whole vector
+    CHECK(row_max(x.data(), n) == 61.0f);
+    x[n - 1] = 0;
     float lse = logsumexp_row(x.data(), n);
     CHECK(std::fabs(lse - lse_ref) < 1e-5);
     add_scaled_softmax_row(x.data(), lse, 0.25f, dx.data(), n);
     double worst = 0;
     for (int j = 0; j < n; ++j) worst = std::max(worst, std::fabs(dx[j] - (0.5 + 0.25 * std::exp(x[j] - lse_ref))));
     CHECK(worst < 1e-6);
+}
+
+TEST_CASE("threaded elementwise ops and linear's bias: the same as one element at a time", "[kernels]") {
+    // big enough (>= 65,536 values) for the ops to share the work between threads
+    Rng rng(6);
+    Tensor a = Tensor::randn({300, 256}, rng).requires_grad_(), row = Tensor::randn({256}, rng).requires_grad_();
+    Tensor y = exp(a * row) + a;  // a broadcast mul, a unary op, a same-shape add
+    Tensor w = Tensor::randn({300, 256}, rng);
+    sum(y * w).backward();
+    double worst_y = 0, worst_da = 0;
+    std::vector<double> drow(256, 0.0);
+    for (int i = 0; i < 300; ++i)
+        for (int j = 0; j < 256; ++j) {
+            double av = a.data()[i * 256 + j], rv = row.data()[j], e = std::exp(av * rv), wv = w.data()[i * 256 + j];
+            worst_y = std::max(worst_y, std::fabs(y.data()[i * 256 + j] - (e + av)) / (1 + e));
+            worst_da = std::max(worst_da, std::fabs(a.grad().data()[i * 256 + j] - wv * (e * rv + 1)) / (1 + e));
+            drow[j] += wv * e * av;
+        }
+    CHECK(worst_y < 1e-6);
+    CHECK(worst_da < 1e-5);
+    for (int j = 0; j < 256; j += 51) CHECK(row.grad().data()[j] == Approx(drow[j]).epsilon(1e-4).margin(1e-3));
+
+    Tensor x = Tensor::randn({256, 384}, rng), W = Tensor::randn({384, 384}, rng, 0.05f);
+    Tensor b = Tensor::randn({384}, rng).requires_grad_();
+    Tensor out = linear(x, W, b);
+    Tensor v = Tensor::randn({256, 384}, rng);
+    sum(out * v).backward();
+    for (int n : {0, 17, 200, 383}) {  // db[n] = sum over rows of v[r][n]; y[r][n] includes b[n]
+        double db = 0;
+        for (int r = 0; r < 256; ++r) db += v.data()[r * 384 + n];
+        CHECK(b.grad().data()[n] == Approx(db).margin(1e-4));
+        double y0 = b.data()[n];
+        for (int k = 0; k < 384; ++k) y0 += (double)x.data()[k] * W.data()[n * 384 + k];
+        CHECK(out.data()[n] == Approx(y0).margin(1e-4));
+    }
 }

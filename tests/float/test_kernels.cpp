@@ -42,12 +42,13 @@ static double gemm_error(bool ta, bool tb, int64_t M, int64_t N, int64_t K, bool
 
 TEST_CASE("optimised gemm equals the reference: every transpose, odd sizes, accumulate, 1 and 2 threads",
           "[kernels]") {
-    // Sizes straddle the register block (at most 12 x 32), the 16 x 16 transposes of the packing, the
-    // cache blocks (KC = 256, MC = 384) and the split between threads; enough flops to use threads.
+    // Sizes straddle the register block (at most 12 x 32, and the shorter bottom tiles), the 16 x 16
+    // transposes of the packing, the cache blocks (MC = 192 rows; K up to 768 in one slice, longer K in
+    // slices of 512) and the split between threads; enough flops to use threads.
     const int64_t sizes[][3] = {{1, 1, 1},      {7, 5, 3},       {6, 32, 17},    {12, 32, 16},   {13, 33, 257},
                                 {11, 31, 15},   {25, 65, 33},    {97, 70, 300},  {200, 513, 64}, {385, 47, 129},
                                 {64, 64, 32},   {1, 300, 700},   {300, 1, 700},  {37, 1000, 5},  {130, 190, 513},
-                                {400, 96, 250}};
+                                {400, 96, 250}, {28, 64, 769},   {45, 96, 1300}};
     int saved = omp_get_max_threads();
     for (int threads : {1, 2}) {
         omp_set_num_threads(threads);
