@@ -50,10 +50,10 @@ inline float exp_vectorisable(float x) {
 // The same for loops over one row (the caller has the threads).
 #ifdef AUTOGRAD_DOUBLE
 #define FLOAT_SIMD
-#define FLOAT_SIMD_SUM(s)
+#define FLOAT_SIMD_SUM_S
 #else
 #define FLOAT_SIMD _Pragma("omp simd")
-#define FLOAT_SIMD_SUM(s) _Pragma("omp simd reduction(+ : s)")
+#define FLOAT_SIMD_SUM_S _Pragma("omp simd reduction(+ : s)")  // adds into the variable named s
 #endif
 
 constexpr real kGeluS = (real)0.7978845608028654;  // sqrt(2 / pi)
@@ -119,6 +119,16 @@ real logsumexp_row(const real* x, int64_t n) {
 void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64_t n) {
 FLOAT_SIMD
     for (int64_t j = 0; j < n; ++j) dx[j] += scale * exp_fast(x[j] - lse);
+}
+
+real exp_shifted_row(real* x, int64_t n, real shift) {
+    real s = 0;
+FLOAT_SIMD_SUM_S
+    for (int64_t j = 0; j < n; ++j) {
+        x[j] = exp_fast(x[j] - shift);
+        s += x[j];
+    }
+    return s;
 }
 
 }  // namespace ag

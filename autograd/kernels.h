@@ -41,4 +41,8 @@ real row_max(const real* x, int64_t n);  // max_j x_j, vectorised
 real logsumexp_row(const real* x, int64_t n);
 void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64_t n);
 
+// Attention's softmax over a row of a score tile, in place: s_j = e^(s_j - shift) for j < n, and the
+// sum of the new values (in 16 float lanes: a tile row is at most 64 values). Same exp as above.
+real exp_shifted_row(real* s, int64_t n, real shift);
+
 }  // namespace ag

@@ -59,6 +59,17 @@ struct DropoutMask {
     }
 };
 
+// A row of scores, in place: s_c = s_c * scale + bias_c (bias may be null).
+void scale_scores(real* s, int64_t n, real scale, const real* bias) {
+    if (bias) {
+#pragma omp simd
+        for (int64_t c = 0; c < n; ++c) s[c] = s[c] * scale + bias[c];
+    } else {
+#pragma omp simd
+        for (int64_t c = 0; c < n; ++c) s[c] *= scale;
+    }
+}
+
 std::string shapes_error(const Tensor& a, const Tensor& b, const std::string& why) {
     return "causal_attention: shapes " + a.shape_str() + " and " + b.shape_str() + " do not fit (" + why + ")";
 }
@@ -111,21 +122,20 @@ void head_forward(const Head& hd, const real* Q, const real* K, const real* V, r
             for (int64_t r = 0; r < nr; ++r) {
                 const int64_t i = i0 + r, seen = std::min(nc, i - j0 + 1);  // keys this query may see
                 real* s = S + r * nc;
-                real block_max = minus_inf;
-                for (int64_t c = 0; c < seen; ++c) {
-                    s[c] = s[c] * hd.scale + (hd.bias ? hd.bias[i * T + j0 + c] : real(0));
-                    block_max = std::max(block_max, s[c]);
-                }
+                // The whole row is scaled and exponentiated (whole vectors, no ragged tail), with the
+                // future at -inf: its e^-inf adds nothing to the sum (in float, at most 1e-38 next to
+                // the max's 1), and it is set to exactly 0 afterwards.
+                scale_scores(s, nc, hd.scale, hd.bias ? hd.bias + i * T + j0 : nullptr);
+                std::fill(s + seen, s + nc, minus_inf);
+                real block_max = row_max(s, nc);  // seen >= 1: j0 <= i0 <= i
                 if (block_max > m[r]) {  // a new max: what was summed so far shrinks by exp(m - new max)
                     real shrink = std::exp(m[r] - block_max);  // exp(-inf) = 0 in the first tile
                     l[r] *= shrink;
                     for (int64_t d = 0; d < hs; ++d) acc[r * hs + d] *= shrink;
                     m[r] = block_max;
                 }
-                real sum = 0;
-                for (int64_t c = 0; c < seen; ++c) sum += (s[c] = std::exp(s[c] - m[r]));
-                l[r] += sum;
-                for (int64_t c = std::max<int64_t>(seen, 0); c < nc; ++c) s[c] = 0;  // the future
+                l[r] += exp_shifted_row(s, nc, m[r]);
+                std::fill(s + seen, s + nc, real(0));  // the future, exactly
                 if (hd.drop->active)
                     for (int64_t c = 0; c < seen; ++c) s[c] *= hd.drop->z((hd.bh * T + i) * T + j0 + c);
             }
@@ -160,14 +170,21 @@ void head_backward(const Head& hd, const real* Q, const real* K, const real* V, 
             for (int64_t r = 0; r < nr; ++r) {
                 const int64_t i = i0 + r, seen = std::min(nc, i - j0 + 1);
                 real *p = P + r * nc, *ds = dS + r * nc;
-                for (int64_t c = 0; c < seen; ++c)
-                    p[c] = std::exp(p[c] * hd.scale + (hd.bias ? hd.bias[i * T + j0 + c] : real(0)) - lse[i]);
-                for (int64_t c = 0; c < seen; ++c) {
-                    real z = hd.drop->active ? hd.drop->z((hd.bh * T + i) * T + j0 + c) : real(1);
-                    ds[c] = p[c] * (ds[c] * z - D[r]);  // dS
-                    p[c] *= z;                          // P * Z, for dV
+                // P = e^(S - lse) over the whole row (whole vectors); the future is zeroed below.
+                scale_scores(p, nc, hd.scale, hd.bias ? hd.bias + i * T + j0 : nullptr);
+                exp_shifted_row(p, nc, lse[i]);
+                if (hd.drop->active) {
+                    for (int64_t c = 0; c < seen; ++c) {
+                        real z = hd.drop->z((hd.bh * T + i) * T + j0 + c);
+                        ds[c] = p[c] * (ds[c] * z - D[r]);  // dS
+                        p[c] *= z;                          // P * Z, for dV
+                    }
+                } else {
+#pragma omp simd
+                    for (int64_t c = 0; c < nc; ++c) ds[c] = p[c] * (ds[c] - D[r]);  // dS (Z = 1)
                 }
-                for (int64_t c = std::max<int64_t>(seen, 0); c < nc; ++c) p[c] = ds[c] = 0;
+                std::fill(p + seen, p + nc, real(0));  // the future, exactly
+                std::fill(ds + seen, ds + nc, real(0));
                 if (dbias)
                     for (int64_t c = 0; c < seen; ++c) dbias[i * T + j0 + c] += ds[c];
                 for (int64_t c = 0; c < nc; ++c) ds[c] *= hd.scale;
