@@ -61,20 +61,21 @@ constexpr real kGeluK = (real)0.044715;
 
 }  // namespace
 
-void gelu_forward(const real* x, real* y, real* t, int64_t n) {
+void gelu_forward(const real* x, real* y, int64_t n) {
 GELU_LOOP
     for (int64_t i = 0; i < n; ++i) {
         real v = x[i];
-        t[i] = tanh_for_gelu(kGeluS * (v + kGeluK * v * v * v));
-        y[i] = real(0.5) * v * (1 + t[i]);
+        real t = tanh_for_gelu(kGeluS * (v + kGeluK * v * v * v));
+        y[i] = real(0.5) * v * (1 + t);
     }
 }
 
-void gelu_backward(const real* x, const real* t, const real* dy, real* dx, int64_t n) {
+void gelu_backward(const real* x, const real* dy, real* dx, int64_t n) {
 GELU_LOOP
     for (int64_t i = 0; i < n; ++i) {
         real v = x[i];
-        real d = real(0.5) * (1 + t[i]) + real(0.5) * v * (1 - t[i] * t[i]) * kGeluS * (1 + 3 * kGeluK * v * v);
+        real t = tanh_for_gelu(kGeluS * (v + kGeluK * v * v * v));  // recomputed: cheaper than storing it
+        real d = real(0.5) * (1 + t) + real(0.5) * v * (1 - t * t) * kGeluS * (1 + 3 * kGeluK * v * v);
         dx[i] += dy[i] * d;
     }
 }

@@ -25,12 +25,13 @@ void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, c
 const char* gemm_kernel_name();
 
 // GELU, tanh approximation, over n values: y = 0.5 x (1 + t), t = tanh(sqrt(2/pi) (x + 0.044715 x^3)).
-// The forward also stores t, which the backward reuses:
+// The backward computes t again from x (a few vector instructions, cheaper than writing t to memory
+// in forward and reading it back):
 //   dx += dy * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2))
 // In the float build tanh comes from a vectorisable exp (absolute error ~1e-7, which is all GELU needs,
 // as t only ever appears next to 1); in the double build from std::tanh, for the gradient checks.
-void gelu_forward(const real* x, real* y, real* t, int64_t n);
-void gelu_backward(const real* x, const real* t, const real* dy, real* dx, int64_t n);
+void gelu_forward(const real* x, real* y, int64_t n);
+void gelu_backward(const real* x, const real* dy, real* dx, int64_t n);
 
 // Softmax rows, as cross-entropy needs them (one row of n logits at a time; the caller shares rows
 // between threads). In float, e^x comes from the same vectorisable exp as GELU's (relative error

@@ -198,14 +198,13 @@ Tensor relu(const Tensor& x) {
 // GELU, tanh approximation (Hendrycks & Gimpel 2016), as in GPT-2:
 //   y = 0.5 x (1 + tanh(u)),  u = s (x + 0.044715 x^3),  s = sqrt(2/pi)
 //   dy/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) s (1 + 3 * 0.044715 x^2)
-// A fused op: the forward keeps tanh(u) for the backward, and both loops live in kernels.cpp, where
-// they vectorise (GELU runs on the 4C-wide MLP activations, the largest tensors of a step).
+// A fused op: both loops live in kernels.cpp, where they vectorise (GELU runs on the 4C-wide MLP
+// activations, the largest tensors of a step). Backward needs only x: it recomputes tanh(u).
 Tensor gelu(const Tensor& x) {
     Tensor out = Tensor::empty(x.shape());
-    Tensor t = Tensor::empty(x.shape());  // tanh(u), saved for backward
-    gelu_forward(x.data(), out.data(), t.data(), x.numel());
-    return record(out, "gelu", {x}, [x, t](const Tensor& out) {
-        gelu_backward(x.data(), t.data(), out.grad_buffer(), x.grad_buffer(), x.numel());
+    gelu_forward(x.data(), out.data(), x.numel());
+    return record(out, "gelu", {x}, [x](const Tensor& out) {
+        gelu_backward(x.data(), out.grad_buffer(), x.grad_buffer(), x.numel());
     });
 }
 
