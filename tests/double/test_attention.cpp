@@ -95,7 +95,8 @@ TEST_CASE("causal_attention equals the unfused composition: forward and every gr
 }
 
 TEST_CASE("causal_attention: rows longer than a key block (the online rescaling) match too", "[attention]") {
-    // 300 keys are three blocks of the online softmax; large logits make later blocks raise the max.
+    // 300 keys are five key blocks of the online softmax, and 300 queries two query blocks (256 + 44),
+    // so tiles have rows before their first key; large logits make later blocks raise the max.
     Inputs in = make_inputs(1, 2, 300, 4, 30);
     Tensor bias = (in.bias * 8.0).detach();  // a constant: no gradient wanted
     Result fused = run([&](const Inputs& x) { return causal_attention(x.q, x.k, x.v, 0.5, bias); }, in);

@@ -77,10 +77,12 @@ double error(const Tensor& a, const std::vector<double>& ref) {
 
 }  // namespace
 
-// T = 64 is one tile of queries and keys (the diagonal one); T = 150 is three, the last ragged (64 + 64 +
-// 22), so the online softmax rescales across tiles and rows end inside a vector.
-TEST_CASE("float causal_attention matches double formulas at B=4, NH=4, T=64 and 150, hs=32", "[attention][float]") {
-    const int64_t B = 4, NH = 4, hs = 32, T = GENERATE(64, 150);
+// T = 64 is one tile (the diagonal one); T = 150 is three key blocks, the last ragged (64 + 64 + 22), so
+// the online softmax rescales across tiles and rows end inside a vector; T = 300 is also two query
+// blocks (256 + 44).
+TEST_CASE("float causal_attention matches double formulas at B=4, NH=4, T=64, 150 and 300, hs=32",
+          "[attention][float]") {
+    const int64_t B = 4, NH = 4, hs = 32, T = GENERATE(64, 150, 300);
     INFO("T = " << T);
     Rng rng(5);
     Tensor q = Tensor::randn({B, NH, T, hs}, rng).requires_grad_();
