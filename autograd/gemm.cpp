@@ -264,8 +264,11 @@ void pack_transposed(const real* src, int64_t ld, int64_t rows, int64_t kc, int6
 //   by_step: inner index major (A^T stored K x M, or B stored K x N): a step's W values are contiguous;
 //   otherwise line major (A stored M x K, or B^T stored N x K): each line runs along p, so the sliver
 //   is a small transpose.
+// W is a template argument so that the copy of a step's W values has a size the compiler knows: it
+// becomes a few vector moves instead of a call to memcpy for 48 or 128 bytes.
+template <int64_t W>
 void pack_slivers(const real* X, bool by_step, int64_t lines, int64_t K, int64_t first, int64_t count,
-                  int64_t p0, int64_t kc, int64_t W, real* out) {
+                  int64_t p0, int64_t kc, real* out) {
     for (int64_t s = 0; s < count; s += W, out += W * kc) {
         int64_t n = std::min(W, count - s);
         if (by_step) {
@@ -285,13 +288,13 @@ void pack_slivers(const real* X, bool by_step, int64_t lines, int64_t K, int64_t
 // op(A) rows [i0, i0 + mc), inner indices [p0, p0 + kc), in slivers of MR rows.
 void pack_a(const real* A, bool ta, int64_t M, int64_t K, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
             real* out) {
-    pack_slivers(A, ta, M, K, i0, mc, p0, kc, MR, out);
+    pack_slivers<MR>(A, ta, M, K, i0, mc, p0, kc, out);
 }
 
 // op(B) columns [j0, j0 + nc), inner indices [p0, p0 + kc), in slivers of NR columns.
 void pack_b(const real* B, bool tb, int64_t N, int64_t K, int64_t j0, int64_t nc, int64_t p0, int64_t kc,
             real* out) {
-    pack_slivers(B, !tb, N, K, j0, nc, p0, kc, NR, out);
+    pack_slivers<NR>(B, !tb, N, K, j0, nc, p0, kc, out);
 }
 
 // C[i0:i1, j0:j1] (+)= op(A)[i0:i1, :] @ op(B)[:, j0:j1], on the calling thread: the five loops above.
