@@ -91,9 +91,17 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias) {
 
     return record(out, "linear", {x, W, bias}, [=](const Tensor& out) {
         // y = x W^T + b  =>  dx += dy W,  dW += dy^T x,  db += sum over rows of dy
+        // (A gradient buffer that holds nothing yet is written, not added to: see grad_to_write.)
         const real* dy = out.grad_buffer();
-        if (x.requires_grad()) gemm(false, false, R, K, N, dy, W.data(), x.grad_buffer(), true);
-        if (W.requires_grad()) gemm(true, false, N, K, R, dy, x.data(), W.grad_buffer(), true);
+        bool accumulate = true;
+        if (x.requires_grad()) {
+            real* dx = x.grad_to_write(accumulate);
+            gemm(false, false, R, K, N, dy, W.data(), dx, accumulate);
+        }
+        if (W.requires_grad()) {
+            real* dW = W.grad_to_write(accumulate);
+            gemm(true, false, N, K, R, dy, x.data(), dW, accumulate);
+        }
         if (bias.defined() && bias.requires_grad()) {  // each thread sums its own columns, rows in order
             real* db = bias.grad_buffer();
 #pragma omp parallel if (R * N >= kBiasInParallel)

@@ -64,6 +64,7 @@ struct TensorImpl {
     Shape shape;
     std::shared_ptr<Storage> storage;  // the values
     std::shared_ptr<Storage> grad;     // d(loss)/d(values), allocated on first use
+    bool grad_stale = false;           // the buffer holds old values that count as zeros (see zero_grad_lazily)
     bool requires_grad = false;
     bool graph_freed = false;          // an op's output whose node was freed by backward()
     std::shared_ptr<Node> node;        // the op that produced it; null for leaves
@@ -100,6 +101,14 @@ public:
     Tensor grad() const;        // a tensor sharing the gradient buffer; undefined if none yet
     real* grad_buffer() const;  // the gradient buffer, allocated as zeros on first use (for ops)
     void zero_grad() const;     // set the gradient to zero (keeps the buffer)
+
+    // Zeroing without a pass over memory: the buffer is marked stale, and reads as zeros. The first
+    // grad_buffer() call zeroes it then; an op that writes every element of the gradient asks
+    // grad_to_write() instead, and gets accumulate = false for a stale or new buffer, so it can
+    // store its result where it would have added it to zeros (the optimizer's zero_grad uses this:
+    // a linear layer's weight gradient then costs no separate zeroing pass).
+    void zero_grad_lazily() const;
+    real* grad_to_write(bool& accumulate) const;
     const char* op_name() const { return impl_->node ? impl_->node->name : nullptr; }
 
     // Back-propagate from this one-element tensor: every leaf that requires grad gets

@@ -117,6 +117,7 @@ void AdamW::step(double lr, real grad_scale) {
             // In a GPT every parameter gets a gradient every step, so the two agree.)
             const ag::Storage* grad = p.impl()->grad.get();
             if (!grad) continue;
+            if (p.impl()->grad_stale) p.grad_buffer();  // zeroed lazily and not reached since: zeros
             adamw_update(p.data(), grad->data, state(gi, i, 0).data(), state(gi, i, 1).data(), p.numel(), c);
         }
     }

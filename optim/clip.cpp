@@ -68,7 +68,7 @@ std::vector<Grad> unique_grads(const ag::NamedTensors& params) {
     for (const auto& np : params) {
         const ag::Tensor& p = np.second;
         if (p.defined() && p.impl()->grad && seen.insert(p.impl()).second)
-            grads.push_back({p.impl()->grad->data, p.numel()});
+            grads.push_back({p.grad_buffer(), p.numel()});  // (a lazily zeroed one becomes zeros)
     }
     return grads;
 }

@@ -65,8 +65,8 @@ constexpr int64_t kParallelMin = 1 << 15;
 // The interface every optimizer offers. The parameters are fixed at construction; no tensor may be
 // in two groups (std::invalid_argument). A parameter whose gradient is undefined (backward never
 // reached it) is skipped by step() entirely: no moment update, no weight decay, as PyTorch does for
-// grad None. Note zero_grad() keeps the buffers (fills zeros), so after the first backward every
-// parameter has a gradient, and a parameter with a zero gradient IS decayed.
+// grad None. Note zero_grad() keeps the buffers (they read as zeros), so after the first backward
+// every parameter has a gradient, and a parameter with a zero gradient IS decayed.
 class Optimizer {
 public:
     virtual ~Optimizer() = default;
@@ -76,7 +76,7 @@ public:
     // clipping a pass that rewrites every gradient. Increments the step count first, so the first call
     // is step 1. No heap allocation.
     virtual void step(double lr, real grad_scale = 1) = 0;
-    void zero_grad();  // zero every parameter's gradient buffer (keeps the buffers)
+    void zero_grad();  // zero every parameter's gradient buffer, lazily (Tensor::zero_grad_lazily)
 
     // The state (step count and every per-parameter buffer), binary and exact: saving, loading and
     // stepping on gives bit-for-bit the parameters that never stopping gives. Hyperparameters (lr,

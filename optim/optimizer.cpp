@@ -7,10 +7,6 @@
 #include <stdexcept>
 #include <unordered_set>
 
-#include <omp.h>
-#ifdef __SSE2__
-#include <emmintrin.h>  // _mm_stream_si128: a store that bypasses the caches
-#endif
 
 #include "optim.h"
 
@@ -35,47 +31,12 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, const char* kind, int buffe
             state_[g].emplace_back((size_t)buffers, std::vector<real>((size_t)np.second.numel(), real(0)));
 }
 
-// Zeroing is a pass over memory: 4 bytes written per value. Written with ordinary stores (memset), each
-// line is first read into the cache (read for ownership), doubling the traffic; streaming stores skip
-// that read and the cache, which suits a buffer too large to still be in a cache when backward next
-// reads it. So: buffers from 4 MB (twice this machine's per-core L2) are streamed, smaller ones memset.
-constexpr int64_t kStreamMin = 1 << 20;  // values
-
-// Zeroes `bytes` bytes at x with streaming stores (SSE2, there on every x86-64), memset elsewhere.
-static void zero_streaming(char* x, size_t bytes) {
-#ifdef __SSE2__
-    size_t head = std::min(bytes, (size_t)((16 - (uintptr_t)x % 16) % 16));  // up to a 16-byte boundary
-    std::memset(x, 0, head);
-    size_t i = head;
-    for (; i + 16 <= bytes; i += 16) _mm_stream_si128(reinterpret_cast<__m128i*>(x + i), _mm_setzero_si128());
-    std::memset(x + i, 0, bytes - i);
-    _mm_sfence();  // the streamed zeros are in memory before anyone reads them
-#else
-    std::memset(x, 0, bytes);
-#endif
-}
-
-// Sets n values to zero (all bits zero is +0.0). A large buffer is shared between the threads, each
-// clearing its own contiguous part, the parts starting at multiples of 64 bytes (a cache line).
-static void set_zero(real* x, int64_t n) {
-    const bool stream = n >= kStreamMin;
-#pragma omp parallel if (n >= kParallelMin)
-    {
-        const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-        const int64_t part = (n / nt + 15) / 16 * 16;
-        const int64_t begin = std::min(n, t * part), end = t == nt - 1 ? n : std::min(n, (t + 1) * part);
-        char* bytes = reinterpret_cast<char*>(x + begin);
-        const size_t count = (size_t)(end - begin) * sizeof(real);
-        if (stream) zero_streaming(bytes, count);
-        else std::memset(bytes, 0, count);
-    }
-}
-
-// As Tensor::zero_grad on each parameter: a gradient buffer is cleared, kept, never created.
+// As Tensor::zero_grad_lazily on each parameter: a gradient buffer is marked to read as zeros, kept,
+// never created. No pass over memory: the next backward writes the big gradients (the linear layers'
+// weights) instead of adding to zeros, and zeroes the others when it first reaches them.
 void Optimizer::zero_grad() {
     for (const ParamGroup& g : groups_)
-        for (const auto& np : g.params)
-            if (ag::Storage* grad = np.second.impl()->grad.get()) set_zero(grad->data, np.second.numel());
+        for (const auto& np : g.params) np.second.zero_grad_lazily();
 }
 
 // ---- the state on disk

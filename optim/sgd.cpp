@@ -28,6 +28,7 @@ void SGD::step(double lr, real grad_scale) {
             const ag::Tensor& p = group.params[i].second;
             const ag::Storage* grad = p.impl()->grad.get();
             if (!grad) continue;  // not reached by backward: skipped entirely, as in AdamW
+            if (p.impl()->grad_stale) p.grad_buffer();  // zeroed lazily and not reached since: zeros
             sgd_update(p.data(), grad->data, state(gi, i, 0).data(), p.numel(), (real)(lr * group.lr_scale),
                        (real)group.weight_decay, (real)config_.momentum, grad_scale);
         }

@@ -432,7 +432,8 @@ void bench_add(const char* shape, int64_t n, const Machine& m) {
 //   AdamW step                reads p, g, m, v, writes p, m, v: 28 bytes per parameter
 //   clip_grad_norm, measure   reads g: 4 bytes (max_norm <= 0: the norm only)
 //   clip_grad_norm, clip      reads g, then reads and writes g (scaling): 12 bytes
-//   zero_grad                 writes g: 4 bytes
+//   zero_grad                 writes g: 4 bytes (Tensor::zero_grad on each parameter: the eager zeroing;
+//                             the optimizer's zero_grad only marks the buffers, see zero_grad_lazily)
 void bench_optimizer(const std::set<std::string>& want, const Machine& m) {
     nn::GPT model(nn::GPTConfig::gpt2(), 1);
     ag::NamedTensors params = model.parameters();
@@ -453,7 +454,9 @@ void bench_optimizer(const std::set<std::string>& want, const Machine& m) {
                            [&] { optim::clip_grad_norm(params, max_norm *= 0.999); }, m);
     }
     if (want.count("zero_grad"))
-        bench_memory_bound("zero_grad", shape, 4 * values, 4 * values, [&] { opt.zero_grad(); }, m);
+        bench_memory_bound("zero_grad (eager)", shape, 4 * values, 4 * values, [&] {
+            for (const auto& np : params) np.second.zero_grad();
+        }, m);
 }
 
 // memcpy_1, memcpy_n: the limits' memcpy, which moved memcpy_bytes per call.
@@ -495,8 +498,8 @@ void bench_memory_kernels(const std::set<std::string>& want, const Machine& m, S
                 "add 32 per value (fwd: a, b in, y out; bwd: dy, da, db in, da, db out), AdamW 28 per parameter "
                 "(p, g, m, v in; p, m, v out), clip 4 (norm) + 8 (scale), zero_grad 4. \"of bw\" is of the "
                 "bandwidth limit above (\"bw\"). A kernel that stores into lines it has not read (the outputs of "
-                "forward) also reads them first (read for ownership), which its count leaves out; zero_grad (on "
-                "buffers from 4 MB) and memcpy (on large copies) avoid that with streaming stores. \"of memcpy\" is "
+                "forward) also reads them first (read for ownership), which its count leaves out; zero_grad and "
+                "memcpy avoid that on large buffers (the C library's memset and memcpy stream them). \"of memcpy\" is "
                 "of a memcpy moving the same bytes on the same threads.\n");
 }
 

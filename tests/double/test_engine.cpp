@@ -42,6 +42,43 @@ TEST_CASE("backward twice without zero_grad doubles leaf gradients", "[engine]")
     for (int i = 0; i < 4; ++i) CHECK(w.grad().data()[i] == 0.0);
 }
 
+// Lazy zeroing (what the optimizer's zero_grad does): the buffer is kept and reads as zeros; an op that
+// writes its whole gradient (linear) stores into it, any other op (mul, embedding) zeroes it first.
+// Every way of reaching the gradient must give the same numbers as zeroing it eagerly.
+TEST_CASE("zero_grad_lazily: gradients equal those after an eager zero_grad, and still accumulate",
+          "[engine]") {
+    Rng rng(3);
+    Tensor x = Tensor::randn({5, 4}, rng), W = Tensor::randn({3, 4}, rng).requires_grad_();
+    Tensor b = Tensor::randn({3}, rng).requires_grad_(), u = Tensor::randn({3}, rng).requires_grad_();
+    Tensor table = Tensor::randn({6, 4}, rng).requires_grad_();
+    std::vector<int> ids = {1, 4, 4, 0, 2};
+    // W is used twice (a linear layer and an elementwise product), table by an embedding and as the
+    // weight of a second linear layer (a tied output layer), u not at all in the second graph.
+    auto loss_of = [&](bool use_u) {
+        Tensor h = linear(add(embedding(table, ids, {5}), x), W, b);  // (5, 3)
+        Tensor y = sum(mul(h, h)) + sum(mul(W, W)) + sum(linear(h, matmul(table, transpose(W))));
+        return use_u ? y + sum(mul(u, u)) : y;
+    };
+    const std::vector<Tensor> params = {W, b, u, table};
+    auto grads = [&] {
+        std::vector<std::vector<real>> g;
+        for (const Tensor& p : params) g.emplace_back(p.grad().data(), p.grad().data() + p.numel());
+        return g;
+    };
+    loss_of(true).backward();  // every buffer now exists
+    for (const Tensor& p : params) p.zero_grad();
+    loss_of(false).backward();
+    auto eager = grads();
+    for (const Tensor& p : params) p.zero_grad_lazily();
+    loss_of(false).backward();
+    CHECK(grads() == eager);  // u, not reached, reads as zeros
+    for (real v : eager[2]) CHECK(v == 0.0);
+    loss_of(false).backward();  // no zeroing in between: the second adds to the first
+    auto twice = grads();
+    for (size_t t = 0; t < params.size(); ++t)
+        for (size_t i = 0; i < eager[t].size(); ++i) CHECK(twice[t][i] == Approx(2 * eager[t][i]).epsilon(1e-14));
+}
+
 TEST_CASE("a freed graph cannot be walked again, with a clear message", "[engine][errors]") {
     Tensor w = leaf({2}, {1, 2});
     Tensor h = exp(w);
