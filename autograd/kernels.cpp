@@ -70,14 +70,24 @@ GELU_LOOP
     }
 }
 
-void gelu_backward(const real* x, const real* dy, real* dx, int64_t n) {
+namespace {
+template <bool kAdd>  // dx += dy * GELU'(x), or dx = (a new buffer: not read at all)
+void gelu_backward_loop(const real* x, const real* dy, real* dx, int64_t n) {
 GELU_LOOP
     for (int64_t i = 0; i < n; ++i) {
         real v = x[i];
         real t = tanh_for_gelu(kGeluS * (v + kGeluK * v * v * v));  // recomputed: cheaper than storing it
         real d = real(0.5) * (1 + t) + real(0.5) * v * (1 - t * t) * kGeluS * (1 + 3 * kGeluK * v * v);
-        dx[i] += dy[i] * d;
+        dx[i] = kAdd ? dx[i] + dy[i] * d : dy[i] * d;
     }
+}
+}  // namespace
+
+void gelu_backward(const real* x, const real* dy, real* dx, int64_t n, bool accumulate) {
+    if (accumulate)
+        gelu_backward_loop<true>(x, dy, dx, n);
+    else
+        gelu_backward_loop<false>(x, dy, dx, n);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -117,9 +127,14 @@ real logsumexp_row(const real* x, int64_t n) {
     return m + (real)std::log(s);
 }
 
-void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64_t n) {
+void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64_t n, bool accumulate) {
+    if (accumulate) {
 FLOAT_SIMD
-    for (int64_t j = 0; j < n; ++j) dx[j] += scale * exp_fast(x[j] - lse);
+        for (int64_t j = 0; j < n; ++j) dx[j] += scale * exp_fast(x[j] - lse);
+    } else {
+FLOAT_SIMD
+        for (int64_t j = 0; j < n; ++j) dx[j] = scale * exp_fast(x[j] - lse);
+    }
 }
 
 real exp_shifted_row(real* x, int64_t n, real shift) {

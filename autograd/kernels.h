@@ -30,17 +30,19 @@ const char* gemm_kernel_name();
 //   dx += dy * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2))
 // In the float build tanh comes from a vectorisable exp (absolute error ~1e-7, which is all GELU needs,
 // as t only ever appears next to 1); in the double build from std::tanh, for the gradient checks.
+// gelu_backward adds into dx, or with accumulate = false stores into it (a new gradient buffer).
 void gelu_forward(const real* x, real* y, int64_t n);
-void gelu_backward(const real* x, const real* dy, real* dx, int64_t n);
+void gelu_backward(const real* x, const real* dy, real* dx, int64_t n, bool accumulate = true);
 
 // Softmax rows, as cross-entropy needs them (one row of n logits at a time; the caller shares rows
 // between threads). In float, e^x comes from the same vectorisable exp as GELU's (relative error
 // below 2e-7); in double from std::exp.
 //   logsumexp_row:          log sum_j e^(x_j), computed from the row's maximum, the sum in double
 //   add_scaled_softmax_row: dx_j += scale * e^(x_j - lse), i.e. scale * softmax(x)_j given lse
+//                           (with accumulate = false: dx_j = ..., into a new gradient buffer)
 real row_max(const real* x, int64_t n);  // max_j x_j, vectorised
 real logsumexp_row(const real* x, int64_t n);
-void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64_t n);
+void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64_t n, bool accumulate = true);
 
 // Attention's softmax over a row of a score tile, in place: s_j = e^(s_j - shift) for j < n, and the
 // sum of the new values (in 16 float lanes: a tile row is at most 64 values). Same exp as above.

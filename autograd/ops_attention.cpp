@@ -291,11 +291,13 @@ void gather_head(const real* src, int64_t width, int64_t column, int64_t T, int6
     for (int64_t t = 0; t < T; ++t) std::copy(src + t * width + column, src + t * width + column + hs, dst + t * hs);
 }
 void scatter_head(const real* src, int64_t T, int64_t hs, real* dst, int64_t width, int64_t column, bool add) {
-    for (int64_t t = 0; t < T; ++t)
-        for (int64_t d = 0; d < hs; ++d) {
-            real& x = dst[t * width + column + d];
-            x = add ? x + src[t * hs + d] : src[t * hs + d];
-        }
+    for (int64_t t = 0; t < T; ++t) {
+        real* row = dst + t * width + column;
+        if (add)
+            for (int64_t d = 0; d < hs; ++d) row[d] += src[t * hs + d];
+        else
+            std::copy(src + t * hs, src + (t + 1) * hs, row);
+    }
 }
 
 }  // namespace
@@ -331,7 +333,10 @@ Tensor causal_attention_qkv(const Tensor& qkv, int64_t n_head, real scale, const
     return record(out, "causal_attention",
                   {qkv, bias}, [qkv, bias, scale, drop, lse = std::move(lse), B, NH, T, C, hs](const Tensor& out) {
         const real* dout = out.grad_buffer();
-        real* dqkv = qkv.requires_grad() ? qkv.grad_buffer() : nullptr;
+        // Every element of dqkv belongs to one head's q, k or v columns: a buffer that holds nothing yet
+        // is written by the heads' scatters, not added to.
+        bool accumulate = true;
+        real* dqkv = qkv.requires_grad() ? qkv.grad_to_write(accumulate) : nullptr;
         real* dbias = bias.defined() && bias.requires_grad() ? bias.grad_buffer() : nullptr;
         const int64_t groups = dbias ? NH : B * NH;
 #pragma omp parallel if (groups > 1)
@@ -356,9 +361,9 @@ Tensor causal_attention_qkv(const Tensor& qkv, int64_t n_head, real scale, const
                                   tile);
                     if (!dqkv) return;
                     real* drows = dqkv + b * T * 3 * C;
-                    scatter_head(dQ, T, hs, drows, 3 * C, h * hs, true);
-                    scatter_head(dK, T, hs, drows, 3 * C, C + h * hs, true);
-                    scatter_head(dV, T, hs, drows, 3 * C, 2 * C + h * hs, true);
+                    scatter_head(dQ, T, hs, drows, 3 * C, h * hs, accumulate);
+                    scatter_head(dK, T, hs, drows, 3 * C, C + h * hs, accumulate);
+                    scatter_head(dV, T, hs, drows, 3 * C, 2 * C + h * hs, accumulate);
                 });
         }
     });

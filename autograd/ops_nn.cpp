@@ -128,13 +128,19 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int 
     return record(out, "cross_entropy", {logits}, [logits, targets, ignore_index, lse, V, stride, counted](const Tensor& out) {
         // dloss/dx_r[j] = (softmax(x_r)[j] - [j == t_r]) / n  for every counted row r and class j < V
         real scale = out.grad_buffer()[0] / (real)counted;
-        logits.grad_buffer();  // allocate before the threads start
+        // A buffer with nothing in it yet is written, not added to (GPT-2's is 51 MB): then the rows
+        // and padding columns that get no gradient must be written as zeros.
+        bool accumulate = true;
+        real* dx_all = logits.grad_to_write(accumulate);
 #pragma omp parallel for if ((int64_t)targets.size() * V > kRowsInParallel)
         for (size_t r = 0; r < targets.size(); ++r) {
-            if (targets[r] == ignore_index) continue;
-            const real* xr = logits.data() + r * stride;
-            real* dx = logits.grad_buffer() + r * stride;
-            add_scaled_softmax_row(xr, lse[r], scale, dx, V);
+            real* dx = dx_all + r * stride;
+            if (targets[r] == ignore_index) {
+                if (!accumulate) std::fill(dx, dx + stride, real(0));
+                continue;
+            }
+            add_scaled_softmax_row(logits.data() + r * stride, lse[r], scale, dx, V, accumulate);
+            if (!accumulate) std::fill(dx + V, dx + stride, real(0));  // the padding classes
             dx[targets[r]] -= scale;
         }
     });
@@ -189,7 +195,8 @@ Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real e
         const int64_t blocks = (rows + kBlock - 1) / kBlock;
         const real* dy_all = out.grad_buffer();
         const real* gain_v = gain.data();
-        real* dx_all = x.requires_grad() ? x.grad_buffer() : nullptr;
+        bool accumulate = true;  // false: dx's buffer holds nothing yet, and each row is stored, not added
+        real* dx_all = x.requires_grad() ? x.grad_to_write(accumulate) : nullptr;
         real* dgain = gain.requires_grad() ? gain.grad_buffer() : nullptr;
         real* dbias = bias.defined() && bias.requires_grad() ? bias.grad_buffer() : nullptr;
         std::vector<real> partial(dgain || dbias ? blocks * 2 * C : 0, real(0));  // per block: dgain (C), dbias (C)
@@ -217,10 +224,10 @@ Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real e
                 g_mean /= (real)C;
                 gx_mean /= (real)C;
                 real* dx = dx_all + r * C;
-                for (int64_t j = 0; j < C; ++j) {
-                    real xhat = (xr[j] - mu) * rs;
-                    dx[j] += rs * (dy[j] * gain_v[j] - g_mean - xhat * gx_mean);
-                }
+                if (accumulate)
+                    for (int64_t j = 0; j < C; ++j) dx[j] += rs * (dy[j] * gain_v[j] - g_mean - (xr[j] - mu) * rs * gx_mean);
+                else
+                    for (int64_t j = 0; j < C; ++j) dx[j] = rs * (dy[j] * gain_v[j] - g_mean - (xr[j] - mu) * rs * gx_mean);
             }
         }
         for (int64_t blk = 0; blk < blocks && (dgain || dbias); ++blk) {

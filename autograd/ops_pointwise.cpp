@@ -204,7 +204,9 @@ Tensor gelu(const Tensor& x) {
     Tensor out = Tensor::empty(x.shape());
     gelu_forward(x.data(), out.data(), x.numel());
     return record(out, "gelu", {x}, [x](const Tensor& out) {
-        gelu_backward(x.data(), out.grad_buffer(), x.grad_buffer(), x.numel());
+        bool accumulate = true;
+        real* dx = x.grad_to_write(accumulate);  // stored, not added, into a buffer with nothing in it yet
+        gelu_backward(x.data(), out.grad_buffer(), dx, x.numel(), accumulate);
     });
 }
 

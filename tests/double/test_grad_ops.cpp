@@ -217,10 +217,21 @@ TEST_CASE("cross-entropy from logits, with repeated targets and an ignore index"
     }
     CHECK(cross_entropy(logits, targets).item() == Approx(expected / 8).epsilon(1e-12));
 
-    // ignored rows get exactly zero gradient; if every row is ignored the loss is 0
-    logits.zero_grad();
-    cross_entropy(logits, targets).backward();
-    for (int j = 0; j < 11; ++j) CHECK(logits.grad().data()[5 * 11 + j] == 0.0);
+    // ignored rows get exactly zero gradient; if every row is ignored the loss is 0. Both when the
+    // gradient is added to zeros and when it is written into a buffer that holds old values (lazily
+    // zeroed, after two backwards filled it).
+    for (bool lazily : {false, true}) {
+        if (lazily) {
+            cross_entropy(logits, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}).backward();
+            cross_entropy(logits, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}).backward();
+            logits.zero_grad_lazily();
+        } else {
+            logits.zero_grad();
+        }
+        cross_entropy(logits, targets).backward();
+        for (int j = 0; j < 11; ++j) CHECK(logits.grad().data()[5 * 11 + j] == 0.0);
+        for (int j = 0; j < 11; ++j) CHECK(logits.grad().data()[8 * 11 + j] == 0.0);
+    }
     CHECK(cross_entropy(logits, std::vector<int>(10, -1)).item() == 0.0);
 }
 
@@ -237,6 +248,12 @@ TEST_CASE("cross-entropy over the first K of V columns: padding takes no part an
     for (int r = 0; r < 4; ++r) padded.data()[r * 9 + 7] = 50;  // a huge padding logit changes nothing
     CHECK(cross_entropy(padded, targets, -1, 6).item() == Approx(cross_entropy(classes, targets).item()).epsilon(1e-14));
     padded.zero_grad();
+    cross_entropy(padded, targets, -1, 6).backward();
+    for (int r = 0; r < 4; ++r)
+        for (int j = 6; j < 9; ++j) CHECK(padded.grad().data()[r * 9 + j] == 0.0);
+    // and when written over old values (a lazily zeroed buffer, as the optimizer leaves it)
+    std::fill(padded.grad().data(), padded.grad().data() + 36, real(7));
+    padded.zero_grad_lazily();
     cross_entropy(padded, targets, -1, 6).backward();
     for (int r = 0; r < 4; ++r)
         for (int j = 6; j < 9; ++j) CHECK(padded.grad().data()[r * 9 + j] == 0.0);
