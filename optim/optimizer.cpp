@@ -7,7 +7,6 @@
 #include <stdexcept>
 #include <unordered_set>
 
-
 #include "optim.h"
 
 namespace optim {
