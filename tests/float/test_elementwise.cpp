@@ -31,6 +31,26 @@ TEST_CASE("float GELU (vectorised tanh) matches the double formula, forward and 
     CHECK(worst_dx < 4e-6);  // float's own rounding of the derivative's terms (each up to ~5) is ~1e-6
 }
 
+TEST_CASE("GELU backward stores or adds, and arrays past the caches (prefetched) give the same values",
+          "[kernels]") {
+    for (int n : {1000, 3000001}) {  // 3M values (12 MB): the prefetching path; odd, for the tails
+        INFO("n = " << n);
+        std::vector<float> x(n), y(n), dy(n), added(n, 0.0f), stored(n, 123.0f);
+        for (int i = 0; i < n; ++i) x[i] = -6.0f + 12.0f * (float)(i % 1001) / 1000.0f, dy[i] = 0.5f + (float)(i % 7);
+        gelu_forward(x.data(), y.data(), n);
+        gelu_backward(x.data(), dy.data(), added.data(), n);              // 0 + ...
+        gelu_backward(x.data(), dy.data(), stored.data(), n, false);      // the 123s are not read
+        CHECK(added == stored);
+        gelu_backward(x.data(), dy.data(), added.data(), n);              // twice the gradient now
+        bool same = true;
+        for (int i = 0; i < n; ++i) {
+            same = same && added[i] == stored[i] + stored[i];
+            same = same && y[i] == y[i % 1001];                           // x repeats every 1001 values
+        }
+        CHECK(same);
+    }
+}
+
 TEST_CASE("float softmax rows (vectorised exp) match double math, GPT-2's vocabulary size", "[kernels]") {
     const int n = 50257;  // odd, for the loop tails
     Rng rng(5);
