@@ -125,7 +125,7 @@ real row_max(const real* x, int64_t n) {
     return m;
 }
 
-real logsumexp_row(const real* x, int64_t n) {
+real logsumexp_row(const real* x, int64_t n, const real* next) {
     // 50,000 terms: 16 running sums in the tensor's precision (term j into sum j % 16, which the compiler
     // keeps in one vector register), emptied into a double every 1024 terms (64 per sum), so that the
     // rounding stays at float's level without converting every term.
@@ -135,21 +135,33 @@ real logsumexp_row(const real* x, int64_t n) {
     int64_t j = 0;
     while (j + kLanes <= n) {
         real lane[kLanes] = {};
-        for (int64_t end = std::min(n - kLanes, j + kBlock); j <= end; j += kLanes)
+        for (int64_t end = std::min(n - kLanes, j + kBlock); j <= end; j += kLanes) {
+            if (next) __builtin_prefetch(next + j);  // one line of the next row per line of this one
             for (int k = 0; k < kLanes; ++k) lane[k] += exp_fast(x[j + k] - m);
+        }
         for (int k = 0; k < kLanes; ++k) s += lane[k];
     }
     for (; j < n; ++j) s += exp_fast(x[j] - m);
     return m + (real)std::log(s);
 }
 
-void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64_t n, bool accumulate) {
-    if (accumulate) {
+void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64_t n, bool accumulate,
+                            bool prefetch) {
+    constexpr int64_t kPiece = 256, kAhead = 2 * kPiece;  // values: prefetch 2 KB ahead of the reads
+    for (int64_t j0 = 0; j0 < n; j0 += kPiece) {
+        const int64_t j1 = std::min(n, j0 + kPiece);
+        if (prefetch)
+            for (int64_t j = j0 + kAhead; j < std::min(n, j1 + kAhead); j += 64 / (int64_t)sizeof(real)) {
+                __builtin_prefetch(x + j);
+                if (accumulate) __builtin_prefetch(dx + j);
+            }
+        if (accumulate) {
 FLOAT_SIMD
-        for (int64_t j = 0; j < n; ++j) dx[j] += scale * exp_fast(x[j] - lse);
-    } else {
+            for (int64_t j = j0; j < j1; ++j) dx[j] += scale * exp_fast(x[j] - lse);
+        } else {
 FLOAT_SIMD
-        for (int64_t j = 0; j < n; ++j) dx[j] = scale * exp_fast(x[j] - lse);
+            for (int64_t j = j0; j < j1; ++j) dx[j] = scale * exp_fast(x[j] - lse);
+        }
     }
 }
 

@@ -40,9 +40,13 @@ void gelu_backward(const real* x, const real* dy, real* dx, int64_t n, bool accu
 //   logsumexp_row:          log sum_j e^(x_j), computed from the row's maximum, the sum in double
 //   add_scaled_softmax_row: dx_j += scale * e^(x_j - lse), i.e. scale * softmax(x)_j given lse
 //                           (with accumulate = false: dx_j = ..., into a new gradient buffer)
+// For logits past the caches (GPT-2's are 51 MB), software prefetch keeps memory busy while the
+// exponentials are computed: logsumexp_row fetches `next` (the next row, or null) during its second
+// pass, and add_scaled_softmax_row with prefetch = true reads 2 KB ahead of itself.
 real row_max(const real* x, int64_t n);  // max_j x_j, vectorised
-real logsumexp_row(const real* x, int64_t n);
-void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64_t n, bool accumulate = true);
+real logsumexp_row(const real* x, int64_t n, const real* next = nullptr);
+void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64_t n, bool accumulate = true,
+                            bool prefetch = false);
 
 // Attention's softmax over a row of a score tile, in place: s_j = e^(s_j - shift) for j < n, and the
 // sum of the new values (in 16 float lanes: a tile row is at most 64 values). Same exp as above.

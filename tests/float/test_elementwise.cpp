@@ -66,9 +66,18 @@ TEST_CASE("float softmax rows (vectorised exp) match double math, GPT-2's vocabu
     x[n - 1] = 0;
     float lse = logsumexp_row(x.data(), n);
     CHECK(std::fabs(lse - lse_ref) < 1e-5);
+    std::vector<float> next(x.rbegin(), x.rend());
+    CHECK(logsumexp_row(x.data(), n, next.data()) == lse);  // prefetching the next row changes nothing
+    std::vector<float> stored(n, 7.0f), prefetched(dx);
     add_scaled_softmax_row(x.data(), lse, 0.25f, dx.data(), n);
+    add_scaled_softmax_row(x.data(), lse, 0.25f, prefetched.data(), n, true, true);
+    add_scaled_softmax_row(x.data(), lse, 0.25f, stored.data(), n, false);  // the 7s are not read
+    CHECK(prefetched == dx);
     double worst = 0;
-    for (int j = 0; j < n; ++j) worst = std::max(worst, std::fabs(dx[j] - (0.5 + 0.25 * std::exp(x[j] - lse_ref))));
+    for (int j = 0; j < n; ++j) {
+        worst = std::max(worst, std::fabs(dx[j] - (0.5 + 0.25 * std::exp(x[j] - lse_ref))));
+        worst = std::max(worst, std::fabs(stored[j] - 0.25 * std::exp(x[j] - lse_ref)));
+    }
     CHECK(worst < 1e-6);
 }
 
