@@ -123,7 +123,8 @@ void head_forward(const Head& hd, const real* Q, const real* K, const real* V, r
         for (int64_t j0 = 0; j0 < i0 + nr; j0 += kKeys) {  // keys j0 .. j0+nc-1: none after the last query
             const int64_t nc = std::min(kKeys, i0 + nr - j0);
             const int64_t r0 = std::max<int64_t>(0, j0 - i0);  // rows r0.. are the queries i >= j0
-            gemm(false, true, nr - r0, nc, hs, Q + (i0 + r0) * hs, K + j0 * hs, S, false);  // S = Q K^T
+            // S (nr - r0, nc) = Q[i0+r0 .. i0+nr) (nr - r0, hs) @ K[j0 .. j0+nc)^T (hs, nc)
+            gemm(false, true, nr - r0, nc, hs, Q + (i0 + r0) * hs, K + j0 * hs, S, false);
             for (int64_t r = r0; r < nr; ++r) {
                 const int64_t i = i0 + r, seen = std::min(nc, i - j0 + 1);  // keys this query may see (>= 1)
                 real* s = S + (r - r0) * nc;
@@ -144,7 +145,8 @@ void head_forward(const Head& hd, const real* Q, const real* K, const real* V, r
                 if (hd.drop->active)
                     for (int64_t c = 0; c < seen; ++c) s[c] *= hd.drop->z((hd.bh * T + i) * T + j0 + c);
             }
-            gemm(false, false, nr - r0, hs, nc, S, V + j0 * hs, acc + r0 * hs, true);  // acc += P V
+            // acc rows r0.. (nr - r0, hs) += P (nr - r0, nc) @ V[j0 .. j0+nc) (nc, hs)
+            gemm(false, false, nr - r0, hs, nc, S, V + j0 * hs, acc + r0 * hs, true);
         }
         for (int64_t r = 0; r < nr; ++r) {
             real* o = O + (i0 + r) * hs;
@@ -172,8 +174,8 @@ void head_backward(const Head& hd, const real* Q, const real* K, const real* V, 
             const int64_t nc = std::min(kKeys, i0 + nr - j0);
             const int64_t r0 = std::max<int64_t>(0, j0 - i0), rows = nr - r0;  // the queries i >= j0
             const real *Qr = Q + (i0 + r0) * hs, *dOr = dO + (i0 + r0) * hs;
-            gemm(false, true, rows, nc, hs, Qr, K + j0 * hs, P, false);    // S
-            gemm(false, true, rows, nc, hs, dOr, V + j0 * hs, dS, false);  // dO V^T
+            gemm(false, true, rows, nc, hs, Qr, K + j0 * hs, P, false);    // S (rows, nc) = Q K^T
+            gemm(false, true, rows, nc, hs, dOr, V + j0 * hs, dS, false);  // dP (rows, nc) = dO V^T
             for (int64_t r = r0; r < nr; ++r) {
                 const int64_t i = i0 + r, seen = std::min(nc, i - j0 + 1);
                 real *p = P + (r - r0) * nc, *ds = dS + (r - r0) * nc;
@@ -196,6 +198,7 @@ void head_backward(const Head& hd, const real* Q, const real* K, const real* V, 
                     for (int64_t c = 0; c < seen; ++c) dbias[i * T + j0 + c] += ds[c];
                 for (int64_t c = 0; c < nc; ++c) ds[c] *= hd.scale;
             }
+            // dV[j0..] (nc, hs) += P^T dO;  dQ rows (rows, hs) += dS K[j0..];  dK[j0..] (nc, hs) += dS^T Q
             if (dV) gemm(true, false, nc, hs, rows, P, dOr, dV + j0 * hs, true);
             if (dQ) gemm(false, false, rows, hs, nc, dS, K + j0 * hs, dQ + (i0 + r0) * hs, true);
             if (dK) gemm(true, false, nc, hs, rows, dS, Qr, dK + j0 * hs, true);

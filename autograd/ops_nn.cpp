@@ -239,10 +239,17 @@ Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real e
                 g_mean /= (real)C;
                 gx_mean /= (real)C;
                 real* dx = dx_all + r * C;
-                if (accumulate)
-                    for (int64_t j = 0; j < C; ++j) dx[j] += rs * (dy[j] * gain_v[j] - g_mean - (xr[j] - mu) * rs * gx_mean);
-                else
-                    for (int64_t j = 0; j < C; ++j) dx[j] = rs * (dy[j] * gain_v[j] - g_mean - (xr[j] - mu) * rs * gx_mean);
+                if (accumulate) {
+                    for (int64_t j = 0; j < C; ++j) {
+                        real xhat = (xr[j] - mu) * rs;
+                        dx[j] += rs * (dy[j] * gain_v[j] - g_mean - xhat * gx_mean);
+                    }
+                } else {  // the same, stored
+                    for (int64_t j = 0; j < C; ++j) {
+                        real xhat = (xr[j] - mu) * rs;
+                        dx[j] = rs * (dy[j] * gain_v[j] - g_mean - xhat * gx_mean);
+                    }
+                }
             }
         }
         for (int64_t blk = 0; blk < blocks && (dgain || dbias); ++blk) {

@@ -238,34 +238,32 @@ void bench_gemm_batched(const char* what, int64_t batch, bool tb, int64_t M, int
 
 // The linear layers' three products (forward, dX, dW) at GPT-2 small's shapes and at the default
 // model's, and attention's batched products.
+// A linear layer y = x W^T with W (out, in), over `rows` rows of x: its three products, forward and
+// both backward ones, each a row of the table.
+struct Layer {
+    const char* name;
+    int64_t out, in;
+};
+void bench_layer_products(const Layer& l, int64_t rows, double fma_1, double fma_n, int threads) {
+    std::string f = std::string(l.name) + " fwd x W^T", dx = std::string(l.name) + " dX = dY W",
+                dw = std::string(l.name) + " dW = dY^T X";
+    bench_gemm({f.c_str(), false, true, rows, l.out, l.in, false}, fma_1, fma_n, threads);
+    bench_gemm({dx.c_str(), false, false, rows, l.in, l.out, true}, fma_1, fma_n, threads);
+    bench_gemm({dw.c_str(), true, false, l.out, l.in, rows, true}, fma_1, fma_n, threads);
+}
+
 void bench_gemms(double fma_1, double fma_n, int threads) {
     // ---- gemm at GPT-2 small's linear layers: R = B*T = 256 rows, C = 768
     table_header("gemm at GPT-2 small's shapes (B*T = 256)", "of peak", threads);
-    struct Layer {
-        const char* name;
-        int64_t out, in;
-    };
     const Layer gpt2[] = {{"attn qkv", 2304, 768}, {"attn proj", 768, 768}, {"mlp fc", 3072, 768}, {"mlp proj", 768, 3072},
                           {"lm head", 50304, 768}};  // the vocabulary padded to 50304, as llm.c pads it
-    for (const Layer& l : gpt2) {
-        std::string f = std::string(l.name) + " fwd x W^T", dx = std::string(l.name) + " dX = dY W",
-                    dw = std::string(l.name) + " dW = dY^T X";
-        bench_gemm({f.c_str(), false, true, 256, l.out, l.in, false}, fma_1, fma_n, threads);
-        bench_gemm({dx.c_str(), false, false, 256, l.in, l.out, true}, fma_1, fma_n, threads);
-        bench_gemm({dw.c_str(), true, false, l.out, l.in, 256, true}, fma_1, fma_n, threads);
-    }
+    for (const Layer& l : gpt2) bench_layer_products(l, 256, fma_1, fma_n, threads);
 
     // ---- gemm at the default model's shapes: B=16, T=64 (R = 1024), C=128, 4 heads of 32, V=256
     table_header("gemm at the default model's shapes (B*T = 1024, C = 128)", "of peak", threads);
     const Layer small[] = {{"attn qkv", 384, 128}, {"attn proj", 128, 128}, {"mlp fc", 512, 128},
                            {"mlp proj", 128, 512}, {"lm head", 256, 128}};
-    for (const Layer& l : small) {
-        std::string f = std::string(l.name) + " fwd x W^T", dx = std::string(l.name) + " dX = dY W",
-                    dw = std::string(l.name) + " dW = dY^T X";
-        bench_gemm({f.c_str(), false, true, 1024, l.out, l.in, false}, fma_1, fma_n, threads);
-        bench_gemm({dx.c_str(), false, false, 1024, l.in, l.out, true}, fma_1, fma_n, threads);
-        bench_gemm({dw.c_str(), true, false, l.out, l.in, 1024, true}, fma_1, fma_n, threads);
-    }
+    for (const Layer& l : small) bench_layer_products(l, 1024, fma_1, fma_n, threads);
     bench_gemm_batched("attn scores q k^T", 64, true, 64, 64, 32, fma_1, fma_n, threads);
     bench_gemm_batched("attn out att v", 64, false, 64, 32, 64, fma_1, fma_n, threads);
 }
