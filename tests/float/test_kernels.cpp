@@ -43,8 +43,9 @@ static double gemm_error(bool ta, bool tb, int64_t M, int64_t N, int64_t K, bool
 TEST_CASE("optimised gemm equals the reference: every transpose, odd sizes, accumulate, 1 and 2 threads",
           "[kernels]") {
     // Sizes straddle the register block (at most 12 x 32, and the shorter bottom tiles), the 16 x 16
-    // transposes of the packing, the cache blocks (MC = 192 rows; K up to 768 in one slice, longer K in
-    // slices of 512) and the split between threads; enough flops to use threads.
+    // transposes of the packing, the two loop nests (up to 288 rows per thread: B in slices of 256
+    // steps; more rows: blocks of MC = 192 rows, K up to 768 in one slice, longer K in slices of 512)
+    // and the split between threads; enough flops to use threads.
     const int64_t sizes[][3] = {{1, 1, 1},      {7, 5, 3},       {6, 32, 17},    {12, 32, 16},   {13, 33, 257},
                                 {11, 31, 15},   {25, 65, 33},    {97, 70, 300},  {200, 513, 64}, {385, 47, 129},
                                 {64, 64, 32},   {1, 300, 700},   {300, 1, 700},  {37, 1000, 5},  {130, 190, 513},
@@ -60,6 +61,25 @@ TEST_CASE("optimised gemm equals the reference: every transpose, odd sizes, accu
                                         << " tb=" << tb << " acc=" << acc);
                         CHECK(gemm_error(ta, tb, s[0], s[1], s[2], acc) < 1e-5);
                     }
+    }
+    omp_set_num_threads(saved);
+}
+
+TEST_CASE("gemm with few rows and a long K: A packed in several chunks, B streamed in slices", "[kernels]") {
+    // Up to 288 rows per thread take the few-rows path: A's rows are packed in chunks of K of at most
+    // 1 MB (61 rows: 3584 steps; 200 rows: 1280), B's slivers in slices of 256 steps. These K need two
+    // chunks and end in a partial slice; the rows and columns end in short and ragged tiles.
+    const int64_t sizes[][3] = {{61, 200, 4500}, {200, 300, 1500}};
+    int saved = omp_get_max_threads();
+    for (int threads : {1, 2}) {
+        omp_set_num_threads(threads);
+        for (auto& s : sizes)
+            for (bool ta : {false, true})
+                for (bool tb : {false, true}) {
+                    INFO("threads=" << threads << " M=" << s[0] << " N=" << s[1] << " K=" << s[2] << " ta=" << ta
+                                    << " tb=" << tb);
+                    CHECK(gemm_error(ta, tb, s[0], s[1], s[2], tb) < 1e-5);
+                }
     }
     omp_set_num_threads(saved);
 }
