@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "simd.h"
+
 namespace ag {
 
 // ---------------------------------------------------------------------------------------------------
@@ -54,6 +56,28 @@ constexpr real kGeluS = (real)0.7978845608028654;  // sqrt(2 / pi)
 constexpr real kGeluK = (real)0.044715;
 
 }  // namespace
+
+void stream_copy(real* dst, const real* src, int64_t n) {
+#if defined(__AVX512F__) && !defined(AUTOGRAD_DOUBLE)
+    int64_t i = 0;
+    for (; i < n && reinterpret_cast<uintptr_t>(dst + i) % 64 != 0; ++i) dst[i] = src[i];  // up to a line
+    for (; i + 16 <= n; i += 16) _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
+    for (; i < n; ++i) dst[i] = src[i];
+#elif defined(__AVX__) && !defined(AUTOGRAD_DOUBLE)
+    int64_t i = 0;
+    for (; i < n && reinterpret_cast<uintptr_t>(dst + i) % 32 != 0; ++i) dst[i] = src[i];
+    for (; i + 8 <= n; i += 8) _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+    for (; i < n; ++i) dst[i] = src[i];
+#else
+    std::memcpy(dst, src, n * sizeof(real));  // no streaming stores known at build time
+#endif
+}
+
+void stream_fence() {
+#if defined(__AVX__) && !defined(AUTOGRAD_DOUBLE)
+    _mm_sfence();
+#endif
+}
 
 // Runs body(begin, end) over [0, n) in pieces of kPiece values, on all threads when n is big. For an
 // array past the caches, each piece first asks for the inputs two pieces ahead (software prefetch):

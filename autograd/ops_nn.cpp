@@ -175,26 +175,32 @@ Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real e
     const bool far = rows * C * (int64_t)sizeof(real) > kFarBytes;
     const real* g = gain.data();
     const real* b = bias.defined() ? bias.data() : nullptr;
-#pragma omp parallel for if (rows * C > kRowsInParallel)
-    for (int64_t r = 0; r < rows; ++r) {
-        // Sums in the tensor's precision, spread over the vector lanes by the simd reduction (each lane
-        // adds C/16 values): for C in the thousands, rounding stays near float's own 6e-8.
-        const real* xr = x.data() + r * C;
-        prefetch_row(xr + 2 * C, far && r + 2 < rows ? C : 0);  // two rows ahead: more reads in flight
-        real mu = 0, var = 0;
+#pragma omp parallel if (rows * C > kRowsInParallel)
+    {
+        std::vector<real> row_buf(far ? C : 0);  // past the caches: a row is computed here, then streamed out
+#pragma omp for nowait
+        for (int64_t r = 0; r < rows; ++r) {
+            // Sums in the tensor's precision, spread over the vector lanes by the simd reduction (each lane
+            // adds C/16 values): for C in the thousands, rounding stays near float's own 6e-8.
+            const real* xr = x.data() + r * C;
+            prefetch_row(xr + 2 * C, far && r + 2 < rows ? C : 0);  // two rows ahead: more reads in flight
+            real mu = 0, var = 0;
 #pragma omp simd reduction(+ : mu)
-        for (int64_t j = 0; j < C; ++j) mu += xr[j];
-        mu /= (real)C;
+            for (int64_t j = 0; j < C; ++j) mu += xr[j];
+            mu /= (real)C;
 #pragma omp simd reduction(+ : var)
-        for (int64_t j = 0; j < C; ++j) var += (xr[j] - mu) * (xr[j] - mu);
-        var /= (real)C;
-        const real rs = 1 / std::sqrt(var + eps);
-        mean[r] = mu, rstd[r] = rs;
-        real* yr = out.data() + r * C;
-        if (b)
-            for (int64_t j = 0; j < C; ++j) yr[j] = (xr[j] - mu) * rs * g[j] + b[j];
-        else
-            for (int64_t j = 0; j < C; ++j) yr[j] = (xr[j] - mu) * rs * g[j];
+            for (int64_t j = 0; j < C; ++j) var += (xr[j] - mu) * (xr[j] - mu);
+            var /= (real)C;
+            const real rs = 1 / std::sqrt(var + eps);
+            mean[r] = mu, rstd[r] = rs;
+            real* yr = far ? row_buf.data() : out.data() + r * C;
+            if (b)
+                for (int64_t j = 0; j < C; ++j) yr[j] = (xr[j] - mu) * rs * g[j] + b[j];
+            else
+                for (int64_t j = 0; j < C; ++j) yr[j] = (xr[j] - mu) * rs * g[j];
+            if (far) stream_copy(out.data() + r * C, yr, C);
+        }
+        if (far) stream_fence();  // before another thread reads y
     }
     return record(out, "layernorm", {x, gain, bias}, [x, gain, bias, mean, rstd, C, rows, far](const Tensor& out) {
         // With xhat = (x - mean) * rstd and g = dy * gain (the gradient reaching xhat):
@@ -213,44 +219,52 @@ Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real e
         real* dgain = gain.requires_grad() ? gain.grad_buffer() : nullptr;
         real* dbias = bias.defined() && bias.requires_grad() ? bias.grad_buffer() : nullptr;
         std::vector<real> partial(dgain || dbias ? blocks * 2 * C : 0, real(0));  // per block: dgain (C), dbias (C)
-#pragma omp parallel for if (rows * C > kRowsInParallel) schedule(static)
-        for (int64_t blk = 0; blk < blocks; ++blk) {
-            real *pg = dgain || dbias ? partial.data() + blk * 2 * C : nullptr, *pb = pg ? pg + C : nullptr;
-            for (int64_t r = blk * kBlock; r < std::min(rows, (blk + 1) * kBlock); ++r) {
-                const real *xr = x.data() + r * C, *dy = dy_all + r * C;
-                prefetch_row(xr + 2 * C, far && r + 2 < rows ? C : 0);
-                prefetch_row(dy + 2 * C, far && r + 2 < rows ? C : 0);
-                if (pg) {
+        const bool stream = far && !accumulate;  // a stored dx past the caches is streamed out, row by row
+#pragma omp parallel if (rows * C > kRowsInParallel)
+        {
+            std::vector<real> row_buf(stream ? C : 0);
+#pragma omp for schedule(static) nowait
+            for (int64_t blk = 0; blk < blocks; ++blk) {
+                real *pg = dgain || dbias ? partial.data() + blk * 2 * C : nullptr, *pb = pg ? pg + C : nullptr;
+                for (int64_t r = blk * kBlock; r < std::min(rows, (blk + 1) * kBlock); ++r) {
+                    const real *xr = x.data() + r * C, *dy = dy_all + r * C;
+                    prefetch_row(xr + 2 * C, far && r + 2 < rows ? C : 0);
+                    prefetch_row(dy + 2 * C, far && r + 2 < rows ? C : 0);
+                    if (pg) {
+                        const real mu = mean[r], rs = rstd[r];
+                        for (int64_t j = 0; j < C; ++j) {
+                            pg[j] += dy[j] * (xr[j] - mu) * rs;
+                            pb[j] += dy[j];
+                        }
+                    }
+                    if (!dx_all) continue;
                     const real mu = mean[r], rs = rstd[r];
-                    for (int64_t j = 0; j < C; ++j) {
-                        pg[j] += dy[j] * (xr[j] - mu) * rs;
-                        pb[j] += dy[j];
-                    }
-                }
-                if (!dx_all) continue;
-                const real mu = mean[r], rs = rstd[r];
-                real g_mean = 0, gx_mean = 0;
+                    real g_mean = 0, gx_mean = 0;
 #pragma omp simd reduction(+ : g_mean, gx_mean)
-                for (int64_t j = 0; j < C; ++j) {
-                    real xhat = (xr[j] - mu) * rs;
-                    g_mean += dy[j] * gain_v[j];
-                    gx_mean += dy[j] * gain_v[j] * xhat;
-                }
-                g_mean /= (real)C;
-                gx_mean /= (real)C;
-                real* dx = dx_all + r * C;
-                if (accumulate) {
                     for (int64_t j = 0; j < C; ++j) {
                         real xhat = (xr[j] - mu) * rs;
-                        dx[j] += rs * (dy[j] * gain_v[j] - g_mean - xhat * gx_mean);
+                        g_mean += dy[j] * gain_v[j];
+                        gx_mean += dy[j] * gain_v[j] * xhat;
                     }
-                } else {  // the same, stored
-                    for (int64_t j = 0; j < C; ++j) {
-                        real xhat = (xr[j] - mu) * rs;
-                        dx[j] = rs * (dy[j] * gain_v[j] - g_mean - xhat * gx_mean);
+                    g_mean /= (real)C;
+                    gx_mean /= (real)C;
+                    real* dx = dx_all + r * C;
+                    if (accumulate) {
+                        for (int64_t j = 0; j < C; ++j) {
+                            real xhat = (xr[j] - mu) * rs;
+                            dx[j] += rs * (dy[j] * gain_v[j] - g_mean - xhat * gx_mean);
+                        }
+                    } else {  // the same, stored
+                        real* d = stream ? row_buf.data() : dx;
+                        for (int64_t j = 0; j < C; ++j) {
+                            real xhat = (xr[j] - mu) * rs;
+                            d[j] = rs * (dy[j] * gain_v[j] - g_mean - xhat * gx_mean);
+                        }
+                        if (stream) stream_copy(dx, d, C);
                     }
                 }
             }
+            if (stream) stream_fence();
         }
         for (int64_t blk = 0; blk < blocks && (dgain || dbias); ++blk) {
             const real *pg = partial.data() + blk * 2 * C, *pb = pg + C;

@@ -399,45 +399,53 @@ std::shared_ptr<Storage> upstream_gradient(int64_t n) {
 
 // One op's forward, then its backward from the fixed upstream gradient dy (shared with the output, not
 // copied): what the op costs inside a training step, with no loss on top of it. The inputs' gradient
-// buffers exist already (allocated by the warm-up call), as they do after a step's first backward.
+// buffers exist already (allocated by the warm-up call), as they do after a step's first backward, and
+// the callers mark them stale first, as the optimizer's zero_grad does: so backward stores its
+// gradient, as in a step, rather than adding it to the last call's.
 void forward_backward(const std::function<Tensor()>& op, const std::shared_ptr<Storage>& dy) {
     Tensor y = op();
     y.impl()->grad = dy;
     y.impl()->node->backward(y);
 }
 
-// layernorm (B*T, C): forward reads x and writes y; backward reads x, dy and dx and writes dx.
-// 24 bytes per value (mean and rstd, one per row, and gain, bias and their gradients, C each, are
+// layernorm (B*T, C): forward reads x and writes y; backward reads x and dy and writes dx.
+// 20 bytes per value (mean and rstd, one per row, and gain, bias and their gradients, C each, are
 // left out); working set x, y, dy, dx: 16 bytes per value.
 void bench_layernorm(const char* shape, int64_t rows, int64_t C, const Machine& m) {
     Tensor x = filled({rows, C}, 1.0).requires_grad_();
     Tensor gain = filled({C}, 1.0).requires_grad_(), bias = filled({C}, 0.1).requires_grad_();
     auto dy = upstream_gradient(rows * C);
     double values = (double)(rows * C);
-    bench_memory_bound("layernorm fwd+bwd", shape, 24 * values, 16 * values,
-                       [&] { forward_backward([&] { return layernorm(x, gain, bias); }, dy); }, m);
+    bench_memory_bound("layernorm fwd+bwd", shape, 20 * values, 16 * values, [&] {
+        x.zero_grad_lazily();
+        forward_backward([&] { return layernorm(x, gain, bias); }, dy);
+    }, m);
 }
 
 // cross-entropy from logits (rows, V), as the loss: forward reads the logits (softmax, log-sum-exp,
-// loss); backward reads them again with dlogits and writes dlogits. 16 bytes per logit (a row is read
-// twice in forward, max then sum of exponentials, but from the L2: a row is at most 200 KB);
-// working set logits, dlogits: 8 bytes per logit.
+// loss); backward reads them again and writes dlogits. 12 bytes per logit (a row is read twice in
+// forward, max then sum of exponentials, but from the L2: a row is at most 200 KB); working set
+// logits, dlogits: 8 bytes per logit.
 void bench_cross_entropy(const char* shape, int64_t rows, int64_t V, const Machine& m) {
     Tensor logits = filled({rows, V}, 3.0).requires_grad_();
     std::vector<int> targets((size_t)rows);
     for (int64_t r = 0; r < rows; ++r) targets[(size_t)r] = (int)((r * 7919) % V);
     double values = (double)(rows * V);
-    bench_memory_bound("cross-entropy fwd+bwd", shape, 16 * values, 8 * values,
-                       [&] { cross_entropy(logits, targets).backward(); }, m);
+    bench_memory_bound("cross-entropy fwd+bwd", shape, 12 * values, 8 * values, [&] {
+        logits.zero_grad_lazily();
+        cross_entropy(logits, targets).backward();
+    }, m);
 }
 
-// GELU over n values: forward reads x and writes y; backward reads x, dy and dx and writes dx (it
-// recomputes tanh from x). 24 bytes per value; working set x, y, dy, dx: 16.
+// GELU over n values: forward reads x and writes y; backward reads x and dy and writes dx (it
+// recomputes tanh from x). 20 bytes per value; working set x, y, dy, dx: 16.
 void bench_gelu(const char* shape, int64_t n, const Machine& m) {
     Tensor x = filled({n}, 3.0).requires_grad_();
     auto dy = upstream_gradient(n);
-    bench_memory_bound("GELU fwd+bwd", shape, 24.0 * (double)n, 16.0 * (double)n,
-                       [&] { forward_backward([&] { return gelu(x); }, dy); }, m);
+    bench_memory_bound("GELU fwd+bwd", shape, 20.0 * (double)n, 16.0 * (double)n, [&] {
+        x.zero_grad_lazily();
+        forward_backward([&] { return gelu(x); }, dy);
+    }, m);
 }
 
 // The residual add y = a + b over n values: forward reads a and b and writes y; backward reads dy,
@@ -514,14 +522,16 @@ void bench_memory_kernels(const std::set<std::string>& want, const Machine& m, S
         bench_optimizer(want, m);
         release_cached_memory();
     }
-    std::printf("\nBytes counted per call, each tensor read or written once per pass: layernorm 24 per value (fwd: x in, "
-                "y out; bwd: x, dy, dx in, dx out), cross-entropy 16 per logit (fwd: logits in; bwd: logits, dlogits "
-                "in, dlogits out), GELU 24 per value (fwd: x in, y out; bwd: x, dy, dx in, dx out), "
+    std::printf("\nBytes counted per call, each tensor read or written once per pass: layernorm 20 per value (fwd: x in, "
+                "y out; bwd: x, dy in, dx out), cross-entropy 12 per logit (fwd: logits in; bwd: logits in, dlogits "
+                "out), GELU 20 per value (fwd: x in, y out; bwd: x, dy in, dx out); their gradients are stored, as "
+                "in a step after the optimizer's lazy zero_grad. "
                 "add 32 per value (fwd: a, b in, y out; bwd: dy, da, db in, da, db out), AdamW 28 per parameter "
                 "(p, g, m, v in; p, m, v out), clip 4 (norm) + 8 (scale), zero_grad 4. \"of bw\" is of the "
-                "bandwidth limit above (\"bw\"). A kernel that stores into lines it has not read (the outputs of "
-                "forward) also reads them first (read for ownership), which its count leaves out; zero_grad and "
-                "memcpy avoid that on large buffers (the C library's memset and memcpy stream them). \"of memcpy\" is "
+                "bandwidth limit above (\"bw\"). A kernel that stores into lines it has not read also reads them "
+                "first (read for ownership), which its count leaves out, unless it streams them: zero_grad and memcpy "
+                "do on large buffers (the C library's memset and memcpy), and so do layernorm, cross-entropy and "
+                "GELU past the caches (over 8 MB). \"of memcpy\" is "
                 "of a memcpy moving the same bytes on the same threads.\n");
 }
 
