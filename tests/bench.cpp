@@ -530,8 +530,8 @@ void bench_memory_kernels(const std::set<std::string>& want, const Machine& m, S
                 "(p, g, m, v in; p, m, v out), clip 4 (norm) + 8 (scale), zero_grad 4. \"of bw\" is of the "
                 "bandwidth limit above (\"bw\"). A kernel that stores into lines it has not read also reads them "
                 "first (read for ownership), which its count leaves out, unless it streams them: zero_grad and memcpy "
-                "do on large buffers (the C library's memset and memcpy), and so do layernorm, cross-entropy and "
-                "GELU past the caches (over 8 MB). \"of memcpy\" is "
+                "do on large buffers (the C library's memset and memcpy), and so does layernorm past the caches "
+                "(over 8 MB). \"of memcpy\" is "
                 "of a memcpy moving the same bytes on the same threads.\n");
 }
 
