@@ -51,6 +51,10 @@ void gemm_reference(bool transpose_a, bool transpose_b, int64_t M, int64_t N, in
 // the same) and pads ragged edges with zeros. Each packed element is used MC or NC times, so the copy
 // is cheap next to the 2*MC*NC*KC flops it feeds.
 //
+// A thread with few rows of C (GPT-2's 256 tokens per step) runs a second loop nest instead, in which
+// all of its rows of A stay packed and B streams past them once (gemm_few_rows, below). In both, the
+// micro-kernel also prefetches what the next pack will read.
+//
 // Threads (OpenMP) split C into one rectangle each, cutting whichever side makes less repeated
 // packing; each thread then runs the loops above on its rectangle with its own buffers, so threads
 // never write the same element and need no locks or barriers.
@@ -239,16 +243,17 @@ void micro_kernel(int64_t kc, const real* __restrict a, const real* __restrict b
 #endif
 
 #if !(defined(__AVX512F__) && !defined(AUTOGRAD_DOUBLE))
-// With MR = 6 a short tile wastes little: the caller computes it aside (see gemm_block).
+// With MR = 6 a short tile wastes little: the caller computes it aside (see tile).
 bool short_tile(int64_t, int64_t, const real*, const real*, real*, int64_t, bool, Prefetch&) { return false; }
 #endif
 
-// ---- cache blocking (measured on the AVX-512 machine; MC = 192 beat 264 on GPT-2's 256-row products).
-// The MC x KC block of a (192 x 512 floats, 384 KB; 576 KB at KC 768) sits in L2 and is swept once per
-// sliver of b; a KC x NR sliver of b (64-96 KB) is reused by every sliver of a from L1/L2; the KC x NC block of b goes
-// through L2/L3. A big KC means C, read and written once per KC slice, moves through memory less often.
-// An inner dimension up to KC_WHOLE is done in one slice (GPT-2's K = 768: measured 2-5% faster than
-// 512 + 256, and the output layer's forward 71% -> 76% of peak); longer ones in slices of KC.
+// ---- cache blocking, tuned on the AVX-512 machine on GPT-2's products (MC = 192 beat 264), before
+// their 256-row ones moved to the few-rows nest below; the weight gradients, thousands of rows, still
+// run here. The MC x KC block of a (192 x 512 floats, 384 KB; 576 KB at KC 768) sits in L2 and is swept
+// once per sliver of b; a KC x NR sliver of b (64-96 KB) is reused by every sliver of a from L1/L2; the
+// KC x NC block of b goes through L2/L3. A big KC means C, read and written once per KC slice, moves
+// through memory less often. An inner dimension up to KC_WHOLE is done in one slice (K = 768 measured
+// 2-5% faster than 512 + 256); longer ones in slices of KC.
 constexpr int64_t KC = 512, KC_WHOLE = 768;
 constexpr int64_t MC = 16 * MR;   // 192 rows for AVX-512
 constexpr int64_t NC = 128 * NR;  // 4096 columns for AVX-512
@@ -367,7 +372,8 @@ void tile(int64_t kc, const real* a, const real* b, real* c, int64_t ldc, int64_
         alignas(64) real edge[MR * NR];
         micro_kernel(kc, a, b, edge, NR, false, pf);
         for (int64_t i = 0; i < rows; ++i)
-            for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = add ? c[i * ldc + j] + edge[i * NR + j] : edge[i * NR + j];
+            for (int64_t j = 0; j < cols; ++j)
+                c[i * ldc + j] = add ? c[i * ldc + j] + edge[i * NR + j] : edge[i * NR + j];
     }
 }
 
@@ -411,7 +417,8 @@ void gemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A
 // stay in L2, and B streams past them once, one sliver at a time, in slices of KS steps that fit in
 // L1 (KS x NR floats: 32 KB for AVX-512). Each slice of B meets every row of A the moment it is packed,
 // and the prefetcher fetches the next slice meanwhile, so B's source is read once, overlapped with the
-// arithmetic. Measured on the output layer's forward (256 x 50304 x 768): 74% -> 81% of peak.
+// arithmetic. Measured on the output layer's forward (256 x 50304 x 768, 2 threads): 74-76% -> 83-85%
+// of peak; GPT-2's other 256-row products gained 2-6 points.
 constexpr int64_t FEW_ROWS = 24 * MR;  // 288 rows for AVX-512
 constexpr int64_t KS = 256;
 constexpr int64_t A_CHUNK_BYTES = 1 << 20;

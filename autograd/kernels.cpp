@@ -154,7 +154,8 @@ real row_max(const real* x, int64_t n) {
     for (; j + kWide <= n; j += kWide)
         for (int k = 0; k < kWide; ++k) wide[k] = wide[k] > x[j + k] ? wide[k] : x[j + k];
     for (int k = 0; k < kLanes; ++k) {
-        real a = wide[k] > wide[k + 16] ? wide[k] : wide[k + 16], b = wide[k + 32] > wide[k + 48] ? wide[k + 32] : wide[k + 48];
+        real a = wide[k] > wide[k + 16] ? wide[k] : wide[k + 16];
+        real b = wide[k + 32] > wide[k + 48] ? wide[k + 32] : wide[k + 48];
         lane[k] = a > b ? a : b;
     }
     for (; j + kLanes <= n; j += kLanes)
