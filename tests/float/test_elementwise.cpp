@@ -31,9 +31,10 @@ TEST_CASE("float GELU (vectorised tanh) matches the double formula, forward and 
     CHECK(worst_dx < 4e-6);  // float's own rounding of the derivative's terms (each up to ~5) is ~1e-6
 }
 
-TEST_CASE("GELU backward stores or adds, and arrays past the caches (prefetched) give the same values",
+TEST_CASE("GELU backward stores or adds, and arrays past the caches (prefetched, streamed) give the same values",
           "[kernels]") {
-    for (int n : {1000, 3000001}) {  // 3M values (12 MB): the prefetching path; odd, for the tails
+    // 3M values (12 MB): the path that prefetches, and streams y and a stored dx out; odd, for the tails.
+    for (int n : {1000, 3000001}) {
         INFO("n = " << n);
         std::vector<float> x(n), y(n), dy(n), added(n, 0.0f), stored(n, 123.0f);
         for (int i = 0; i < n; ++i) x[i] = -6.0f + 12.0f * (float)(i % 1001) / 1000.0f, dy[i] = 0.5f + (float)(i % 7);
