@@ -92,6 +92,17 @@ TEST_CASE("the vectorised exp over its whole range, and row_max over every short
     double worst = 0;
     for (int i = 0; i < n; ++i) worst = std::max(worst, std::fabs(e[i] / std::exp((double)x[i]) - 1));
     CHECK(worst < 3e-7);
+    // Gradients of logits far below the top (scale 1/256, as from a mean over 256 rows) stay normal
+    // floats: scale is folded into the exponent, because denormal arithmetic runs 6x slower. A negative
+    // scale (an upstream gradient below 0) multiplies instead.
+    std::vector<float> far_below = {0.0f, -50.0f, -90.0f, -150.0f}, g(4);
+    add_scaled_softmax_row(far_below.data(), 0.0f, 1.0f / 256, g.data(), 4, false);
+    for (float v : g) CHECK(std::fpclassify(v) == FP_NORMAL);
+    CHECK(g[0] == Approx(1.0 / 256).epsilon(1e-6));
+    CHECK(g[1] == Approx(std::exp(-50.0) / 256).epsilon(1e-5));
+    add_scaled_softmax_row(far_below.data(), 0.0f, -0.5f, g.data(), 2, false);
+    CHECK(g[0] == -0.5f);
+    CHECK(g[1] == Approx(-0.5 * std::exp(-50.0)).epsilon(1e-5));
     std::vector<float> with_nan = {1.0f, std::nanf(""), 2.0f}, out(3);
     add_scaled_softmax_row(with_nan.data(), 0.0f, 1.0f, out.data(), 3, false);
     CHECK(std::isnan(out[1]));
