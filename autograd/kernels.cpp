@@ -14,6 +14,9 @@
 #include <cstring>
 
 #include "simd.h"
+#if defined(__SSE__)
+#include <xmmintrin.h>  // _mm_getcsr, _mm_setcsr
+#endif
 
 namespace ag {
 
@@ -84,6 +87,16 @@ void stream_copy(real* dst, const real* src, int64_t n) {
 void stream_fence() {
 #if defined(__AVX__) && !defined(AUTOGRAD_DOUBLE)
     _mm_sfence();
+#endif
+}
+
+void flush_denormals_to_zero(bool on) {
+#if defined(__SSE__)
+    constexpr unsigned kFlushToZero = 0x8000, kDenormalsAreZero = 0x0040;  // bits of the SSE control register
+    const unsigned bits = kFlushToZero | kDenormalsAreZero;
+    _mm_setcsr(on ? _mm_getcsr() | bits : _mm_getcsr() & ~bits);
+#else
+    (void)on;
 #endif
 }
 

@@ -19,6 +19,7 @@
 #include <map>
 #include <sstream>
 
+#include "../autograd/kernels.h"
 #include "../autograd/profiler.h"
 #include "../nn/gpt.h"
 #include "../optim/optim.h"
@@ -711,6 +712,7 @@ static int run(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
+    ag::flush_denormals_to_zero();  // before any OpenMP thread starts: they inherit it (see kernels.h)
     try {
         return run(argc, argv);
     } catch (const std::exception& e) {
