@@ -7,9 +7,11 @@
 # MODEL nanogpt: nanoGPT's own model: no biases (its default bias=False), exact GELU, the 65 characters
 #                of the text as the vocabulary (its shakespeare_char data);
 # MODEL ours:    ./train's defaults: biases, tanh GELU (GPT-2's), the 256 byte values as the vocabulary.
-# Both: 4 layers, 4 heads, 128 wide, T=64, batch 12, 2000 steps, AdamW lr 1e-3 (betas 0.9, 0.99, weight
+# MODEL ours-untied: the same with its own output layer (./train --no-tie), initialised as the others.
+# All: 4 layers, 4 heads, 128 wide, T=64, batch 12, 2000 steps, AdamW lr 1e-3 (betas 0.9, 0.99, weight
 # decay 0.1 on 2-D tensors), 100 warmup steps then cosine to 1e-4, clipping at 1, no dropout, tied
-# output layer, GPT-2's initialisation; random windows, as nanoGPT's get_batch draws them.
+# output layer (but for ours-untied), GPT-2's initialisation; random windows, as nanoGPT's get_batch
+# draws them.
 import math, sys, time
 import torch
 import torch.nn as nn
@@ -17,7 +19,7 @@ import torch.nn.functional as F
 
 seed, model_kind = int(sys.argv[1]), sys.argv[2]
 path = sys.argv[3] if len(sys.argv) > 3 else "../shared/data/tinyshakespeare.txt"
-assert model_kind in ("nanogpt", "ours"), "MODEL is nanogpt or ours"
+assert model_kind in ("nanogpt", "ours", "ours-untied"), "MODEL is nanogpt, ours or ours-untied"
 bias, gelu_approx = (False, "none") if model_kind == "nanogpt" else (True, "tanh")
 torch.manual_seed(seed)
 torch.set_num_threads(2)
@@ -68,6 +70,7 @@ class GPT(nn.Module):
         self.wte, self.wpe = nn.Embedding(V, C), nn.Embedding(T, C)
         self.h = nn.ModuleList([Block() for _ in range(L)])
         self.ln_f = LayerNorm()
+        self.lm_head = nn.Linear(C, V, bias=False) if model_kind == "ours-untied" else None
         for name, p in self.named_parameters():  # GPT-2: N(0, 0.02), residual projections / sqrt(2 L)
             if p.dim() == 2:
                 std = 0.02 / math.sqrt(2 * L) if name.endswith("proj.weight") else 0.02
@@ -79,7 +82,7 @@ class GPT(nn.Module):
         x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
         for block in self.h:
             x = block(x)
-        logits = self.ln_f(x) @ self.wte.weight.t()
+        logits = self.ln_f(x) @ (self.lm_head.weight if self.lm_head is not None else self.wte.weight).t()
         return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
 
 
