@@ -218,9 +218,9 @@ real logsumexp_row(const real* x, int64_t n, const real* next) {
 void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64_t n, bool accumulate,
                             bool prefetch) {
     // With scale > 0, scale * e^(x_j - lse) is computed as e^(x_j - shift), shift = lse - ln(scale):
-    // the same number, but e^ never returns less than float's smallest normal number (its argument is
-    // clamped at -87), whereas scale times e^(x_j - lse) is denormal for a logit about 82 nats below
-    // the top (scale = 1/256), and arithmetic on denormals runs 6x slower here.
+    // the same number, but float's e^ never returns less than the smallest normal number (it clamps
+    // its argument at -87), whereas scale times e^(x_j - lse) is denormal for a logit about 82 nats
+    // below the top (scale = 1/256), and arithmetic on denormals runs 6x slower here.
     const bool fold = scale > 0;
     const real shift = fold ? (real)((double)lse - std::log((double)scale)) : lse;
     const real mult = fold ? real(1) : scale;
