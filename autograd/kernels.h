@@ -31,7 +31,7 @@ const char* gemm_kernel_name();
 // In the float build tanh comes from a vectorisable exp (absolute error ~1e-7, which is all GELU needs,
 // as t only ever appears next to 1); in the double build from std::tanh, for the gradient checks.
 // gelu_backward adds into dx, or with accumulate = false stores into it (a new gradient buffer).
-// Past the caches (over 8 MB), y and a stored dx are written with streaming stores (see below).
+// Past the caches (over kFarBytes), y and a stored dx are written with streaming stores (see below).
 void gelu_forward(const real* x, real* y, int64_t n);
 void gelu_backward(const real* x, const real* dy, real* dx, int64_t n, bool accumulate = true);
 
@@ -48,6 +48,10 @@ real row_max(const real* x, int64_t n);  // max_j x_j, vectorised
 real logsumexp_row(const real* x, int64_t n, const real* next = nullptr);
 void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64_t n, bool accumulate = true,
                             bool prefetch = false);
+
+// A tensor bigger than this is taken to be past the per-core caches (L2 is 2 MB here): the kernels
+// that prefetch ahead of their reads, or stream their outputs, do so only then.
+constexpr int64_t kFarBytes = 8 << 20;
 
 // Streaming stores, for outputs past the caches. A plain store to a line that is not in cache first
 // reads the line from memory (read for ownership) and writes it back later: for an output, a read

@@ -95,7 +95,6 @@ Tensor log_softmax(const Tensor& x) {
 static inline void prefetch_row(const real* p, int64_t n) {
     for (int64_t i = 0; i < n; i += 64 / (int64_t)sizeof(real)) __builtin_prefetch(p + i);
 }
-constexpr int64_t kFarBytes = 8 << 20;  // a tensor this big is taken to be past the per-core caches
 
 // ---------------------------------------------------------------------------------------------------
 // Cross-entropy from logits (..., V) and one integer target per row:
@@ -155,7 +154,6 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int 
         }
     });
 }
-
 
 // ---------------------------------------------------------------------------------------------------
 // LayerNorm over the last axis (Ba, Kiros & Hinton 2016), per row of C values:
