@@ -15,19 +15,24 @@
 
 namespace optim {
 
-// sum of x[i]^2 over one block, in 16 running sums (value i into sum i % 16) in the gradients' own
-// precision, emptied into a double every 1024 values (64 per sum): the order of the additions is
-// written out, so the compiler keeps the sums in one vector register, and the result does not depend
-// on it. (One running sum is a chain of dependent additions, each waiting for the last: several times
-// slower than reading the memory; converting every value to double halves the vector's width.)
+// sum of x[i]^2 over one block, in 64 running sums (value i into sum i % 64) in the gradients' own
+// precision, emptied into a double every 1024 values (16 per sum): the order of the additions is
+// written out, so the compiler keeps the sums in vector registers (four with AVX-512), and the result
+// does not depend on it. Four independent sums, not one: a single vector of sums is a chain of
+// dependent additions, each waiting for the last. And a hint 4 KB ahead keeps more reads in flight
+// than the hardware prefetcher does for one stream per core. (Measured over 500 MB of gradients: 16
+// sums and no hint read 20-24 GB/s on 2 threads, this 28; converting every value to double halves
+// the vector's width.)
 static double block_sum_of_squares(const real* x, int64_t n) {
-    constexpr int kSums = 16, kEmpty = 1024;
+    constexpr int kSums = 64, kEmpty = 1024, kAhead = 4096 / (int)sizeof(real);
     double total = 0;
     int64_t i = 0;
     while (i + kSums <= n) {
         real s[kSums] = {};
-        for (int64_t end = std::min(n - kSums, i + kEmpty); i <= end; i += kSums)
+        for (int64_t end = std::min(n - kSums, i + kEmpty); i <= end; i += kSums) {
+            for (int k = 0; k < kSums; k += 64 / (int)sizeof(real)) __builtin_prefetch(x + i + k + kAhead);
             for (int k = 0; k < kSums; ++k) s[k] += x[i + k] * x[i + k];
+        }
         for (int k = 0; k < kSums; ++k) total += s[k];
     }
     for (; i < n; ++i) total += (double)x[i] * (double)x[i];

@@ -134,7 +134,8 @@ void parallel_memcpy(float* dst, const float* src, int64_t n, int threads) {
 }
 
 // Memory bandwidth in bytes/s over arrays of n floats, counting each byte read or written once:
-// copy (y = x, 8 bytes per element), triad (z = x + s y, 12) or update (y = x + s y, 12, in place).
+// copy (y = x, 8 bytes per element), triad (z = x + s y, 12), update (y = x + s y, 12, in place) or
+// read (a sum of squares of x, 4).
 // A store into a line the core has not read first reads it anyway (read for ownership), so copy and
 // triad move 4 bytes per element more than they count; update writes only lines it has read, so on
 // many machines it is the fastest: every byte it moves is counted. (memcpy's streaming stores skip
@@ -150,6 +151,20 @@ Stats bandwidth(const char* kind, std::vector<float>& x, std::vector<float>& y, 
         }, 0.1);
     if (std::strcmp(kind, "memcpy") == 0)
         return measure_rate(8.0 * n, [&] { parallel_memcpy(py, px, n, threads); }, 0.1);
+    if (std::strcmp(kind, "read") == 0)  // a read-only pass, as the gradient norm makes: s += x^2 (n % 1024 == 0)
+        return measure_rate(4.0 * n, [&] {
+            float s = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : s)
+            for (int64_t b = 0; b < n; b += 1024) {
+                float lanes[64] = {};  // independent sums, so the additions do not wait on each other
+                for (int64_t i = b; i < std::min(n, b + 1024); i += 64) {
+                    for (int k = 0; k < 64; k += 16) __builtin_prefetch(px + i + k + 1024);
+                    for (int k = 0; k < 64; ++k) lanes[k] += px[i + k] * px[i + k];
+                }
+                for (float l : lanes) s += l;
+            }
+            sink = s;
+        }, 0.1);
     if (std::strcmp(kind, "update") == 0)  // y converges to 2 x: no overflow however often it runs
         return measure_rate(12.0 * n, [&] {
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -656,10 +671,11 @@ int main(int argc, char** argv) {
     Stats copy_1 = bandwidth("copy", x, y, z, 1), copy_n = bandwidth("copy", x, y, z, threads);
     Stats triad_1 = bandwidth("triad", x, y, z, 1), triad_n = bandwidth("triad", x, y, z, threads);
     Stats update_1 = bandwidth("update", x, y, z, 1), update_n = bandwidth("update", x, y, z, threads);
+    Stats read_1 = bandwidth("read", x, y, z, 1), read_n = bandwidth("read", x, y, z, threads);
     // The limits are the best repetition, not the median: another program can only slow a measurement
     // down, and a limit measured low would flatter every ratio below it.
-    double bw_1 = std::max({copy_1.max, triad_1.max, update_1.max});
-    double bw_n = std::max({copy_n.max, triad_n.max, update_n.max});
+    double bw_1 = std::max({copy_1.max, triad_1.max, update_1.max, read_1.max});
+    double bw_n = std::max({copy_n.max, triad_n.max, update_n.max, read_n.max});
     const double fma_1 = peak_1.max, fma_n = peak_n.max;
 
     table_header("Machine limits, measured in this run", "of max", threads);
@@ -667,10 +683,12 @@ int main(int argc, char** argv) {
     row("memory bandwidth: copy", "192 MB, y = x", "GB/s", copy_1, bw_1, copy_n, bw_n, 1e9);
     row("memory bandwidth: triad", "192 MB, z = x + s y", "GB/s", triad_1, bw_1, triad_n, bw_n, 1e9);
     row("memory bandwidth: update", "192 MB, y = x + s y", "GB/s", update_1, bw_1, update_n, bw_n, 1e9);
-    std::printf("\nBelow, each %% is of the matching limit (its best repetition): the FMA peak for gemm, the best of copy, triad "
-                "and update (\"bw\") for memory-bound kernels, on the same number of threads. Copy and triad count 8 and 12 "
+    row("memory bandwidth: read", "192 MB, s += x^2", "GB/s", read_1, bw_1, read_n, bw_n, 1e9);
+    std::printf("\nBelow, each %% is of the matching limit (its best repetition): the FMA peak for gemm, the best of copy, triad, "
+                "update and read (\"bw\") for memory-bound kernels, on the same number of threads. Copy and triad count 8 and 12 "
                 "bytes per element but also read each line they store into (read for ownership); update writes only "
-                "lines it has read, so every byte it moves is counted.\n");
+                "lines it has read, so every byte it moves is counted. Read only reads (4 bytes per element): the most a "
+                "pass that only reads, such as the gradient norm, can reach.\n");
 
     if (want.count("gemm")) bench_gemms(fma_1, fma_n, threads);
 

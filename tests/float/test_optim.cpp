@@ -368,6 +368,20 @@ TEST_CASE("clip_grad_norm on tensors large enough to be split across threads", "
     CHECK(small.grad().data()[0] / 3 == Approx(factor).epsilon(1e-6));
 }
 
+TEST_CASE("grad_norm of varied values at every tail length: the 64 running sums against a double sum",
+          "[optim][clip]") {
+    Rng rng(7);
+    for (int64_t n : {1, 15, 63, 64, 65, 127, 1023, 1024, 1089, 40000, 70001}) {
+        Tensor p = Tensor::zeros({n}).requires_grad_();
+        Tensor noise = Tensor::randn({n}, rng);
+        std::copy(noise.data(), noise.data() + n, p.grad_buffer());
+        double sum = 0;
+        for (int64_t i = 0; i < n; ++i) sum += (double)noise.data()[i] * (double)noise.data()[i];
+        INFO("n = " << n);
+        CHECK(optim::grad_norm({{"p", p}}) == Approx(std::sqrt(sum)).epsilon(1e-6));
+    }
+}
+
 // ---------------------------------------------------------------- schedules
 
 TEST_CASE("learning-rate schedules at their boundaries", "[optim][schedule]") {
