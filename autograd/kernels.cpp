@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "simd.h"
 #if defined(__SSE__)
@@ -148,7 +149,7 @@ FLOAT_SIMD
 namespace {
 template <bool kAdd>  // dx += dy * GELU'(x), or dx = (a new buffer: not read at all, so it may stream)
 void gelu_backward_loop(const real* x, const real* dy, real* dx, int64_t n) {
-    in_pieces(n, x, dy, dx, !kAdd, [=](int64_t begin, int64_t end, real* out, int64_t shift) {
+    in_pieces(n, x, dy, dx, !kAdd && dx != dy, [=](int64_t begin, int64_t end, real* out, int64_t shift) {
 FLOAT_SIMD
         for (int64_t i = begin; i < end; ++i) {
             real v = x[i];
@@ -195,24 +196,74 @@ real row_max(const real* x, int64_t n) {
     return m;
 }
 
-real logsumexp_row(const real* x, int64_t n, const real* next) {
-    // 50,000 terms: 16 running sums in the tensor's precision (term j into sum j % 16, which the compiler
-    // keeps in one vector register), emptied into a double every 1024 terms (64 per sum), so that the
-    // rounding stays at float's level without converting every term.
+namespace {
+// sum_j e^(x_j - shift) over a row, and with kStore also e[j] = e^(x_j - shift). 50,000 terms: 16
+// running sums in the tensor's precision (term j into sum j % 16, which the compiler keeps in one
+// vector register), emptied into a double every 1024 terms (64 per sum), so that the rounding stays at
+// float's level without converting every term. `next` (the next row, or null) is fetched meanwhile,
+// one line of it per line of this row.
+template <bool kStore>
+double exp_sum_row(const real* x, int64_t n, real shift, real* e, const real* next) {
     constexpr int kLanes = 16, kBlock = 1024;
-    real m = row_max(x, n);
     double s = 0;
     int64_t j = 0;
     while (j + kLanes <= n) {
         real lane[kLanes] = {};
         for (int64_t end = std::min(n - kLanes, j + kBlock); j <= end; j += kLanes) {
-            if (next) __builtin_prefetch(next + j);  // one line of the next row per line of this one
-            for (int k = 0; k < kLanes; ++k) lane[k] += exp_fast(x[j + k] - m);
+            if (next) __builtin_prefetch(next + j);
+            for (int k = 0; k < kLanes; ++k) {
+                const real v = exp_fast(x[j + k] - shift);
+                if (kStore) e[j + k] = v;
+                lane[k] += v;
+            }
         }
         for (int k = 0; k < kLanes; ++k) s += lane[k];
     }
-    for (; j < n; ++j) s += exp_fast(x[j] - m);
+    for (; j < n; ++j) {
+        const real v = exp_fast(x[j] - shift);
+        if (kStore) e[j] = v;
+        s += v;
+    }
+    return s;
+}
+}  // namespace
+
+real logsumexp_row(const real* x, int64_t n, const real* next) {
+    const real m = row_max(x, n);
+    return m + (real)std::log(exp_sum_row<false>(x, n, m, nullptr, next));
+}
+
+real softmax_gradient_row(const real* x, int64_t n, int64_t target, real scale, real* g, real* work,
+                          const real* next) {
+    real* e = work ? work : g;  // e_j = e^(x_j - max), then scaled in place: in L2 either way
+    const real m = row_max(x, n);
+    const double s = exp_sum_row<true>(x, n, m, e, next);
+    // softmax_j = e_j / s. A product below float's smallest normal number would be denormal, and
+    // arithmetic on denormals runs 6x slower here: such terms (logits 80+ nats below the top) become 0
+    // before the multiply, never after it. e_j itself is normal: exp clamps its argument at -87.
+    const real c = (real)(scale / s);
+    const real tiny = std::numeric_limits<real>::min() / c;
+FLOAT_SIMD
+    for (int64_t j = 0; j < n; ++j) e[j] = (e[j] < tiny ? real(0) : e[j]) * c;  // (a NaN stays)
+    e[target] -= scale;
+    if (work) stream_copy(g, work, n);
     return m + (real)std::log(s);
+}
+
+void scale_into(const real* src, real u, real* dst, int64_t n, bool accumulate) {
+    // As above, a product that would be denormal is 0: |src_j| below (smallest normal) / |u|; a NaN stays.
+    const real tiny = u != 0 ? std::numeric_limits<real>::min() / std::fabs(u) : std::numeric_limits<real>::max();
+    if (accumulate)
+        in_pieces(n, src, dst, dst, false, [=](int64_t begin, int64_t end, real* out, int64_t shift) {
+FLOAT_SIMD
+            for (int64_t i = begin; i < end; ++i)
+                out[i - shift] = dst[i] + (std::fabs(src[i]) < tiny ? real(0) : src[i]) * u;
+        });
+    else
+        in_pieces(n, src, nullptr, dst, src != dst, [=](int64_t begin, int64_t end, real* out, int64_t shift) {
+FLOAT_SIMD
+            for (int64_t i = begin; i < end; ++i) out[i - shift] = (std::fabs(src[i]) < tiny ? real(0) : src[i]) * u;
+        });
 }
 
 void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64_t n, bool accumulate,

@@ -76,26 +76,46 @@ void for_each_pair(const Broadcast& bc, F f, bool parallel) {
     }
 }
 
+// The gradient buffer an operand's share goes into: a full operand's is written, not added to, when it
+// holds nothing yet (accumulate = false); a repeating operand sums over its repeats, so from zeros.
+real* operand_grad(const Tensor& t, bool full, bool& accumulate) {
+    accumulate = true;
+    return full ? t.grad_to_write(accumulate) : t.grad_buffer();
+}
+
 // The skeleton of every binary op: out[i] = forward(a[ia], b[ib]); in backward,
 // da[ia] += dy[i] * d_da(a[ia], b[ib]) and db[ib] += dy[i] * d_db(a[ia], b[ib]).
+// da_is_dy: d_da is 1 (add, sub), so a full a with no gradient yet takes dy's buffer as it is (the
+// residual stream's add: its backward then writes only b's share).
 template <class F, class DA, class DB>
-Tensor binary(const char* name, const Tensor& a, const Tensor& b, F forward, DA d_da, DB d_db) {
+Tensor binary(const char* name, const Tensor& a, const Tensor& b, F forward, DA d_da, DB d_db,
+              bool da_is_dy = false) {
     Broadcast bc = broadcast(name, a, b);
     Tensor out = Tensor::empty(bc.shape);
     const real *pa = a.data(), *pb = b.data();
     real* y = out.data();
     for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { y[i] = forward(pa[ia], pb[ib]); }, true);
-    return record(out, name, {a, b}, [a, b, bc, d_da, d_db](const Tensor& out) {
+    return record(out, name, {a, b}, [a, b, bc, d_da, d_db, da_is_dy](const Tensor& out) {
         const real *pa = a.data(), *pb = b.data(), *dy = out.grad_buffer();
-        if (a.requires_grad()) {
-            real* da = a.grad_buffer();
-            for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { da[ia] += dy[i] * d_da(pa[ia], pb[ib]); },
-                          bc.a_full);  // a repeating operand sums over the repeats: one thread
+        bool accumulate = true;
+        if (b.requires_grad()) {  // b first: a may then take dy's buffer
+            real* db = operand_grad(b, bc.b_full, accumulate);
+            if (accumulate)
+                for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { db[ib] += dy[i] * d_db(pa[ia], pb[ib]); },
+                              bc.b_full);  // a repeating operand sums over the repeats: one thread
+            else
+                for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { db[ib] = dy[i] * d_db(pa[ia], pb[ib]); },
+                              true);
         }
-        if (b.requires_grad()) {
-            real* db = b.grad_buffer();
-            for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { db[ib] += dy[i] * d_db(pa[ia], pb[ib]); },
-                          bc.b_full);
+        if (a.requires_grad()) {
+            if (da_is_dy && bc.a_full && a.adopt_grad_of(out)) return;  // da = dy: nothing to compute
+            real* da = operand_grad(a, bc.a_full, accumulate);
+            if (accumulate)
+                for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { da[ia] += dy[i] * d_da(pa[ia], pb[ib]); },
+                              bc.a_full);
+            else
+                for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { da[ia] = dy[i] * d_da(pa[ia], pb[ib]); },
+                              true);
         }
     });
 }
@@ -125,13 +145,13 @@ Tensor unary(const char* name, const Tensor& x, F forward, D derivative) {
 // y = a + b;  dy/da = 1, dy/db = 1
 Tensor add(const Tensor& a, const Tensor& b) {
     return binary("add", a, b, [](real x, real y) { return x + y; },
-                  [](real, real) { return real(1); }, [](real, real) { return real(1); });
+                  [](real, real) { return real(1); }, [](real, real) { return real(1); }, true);
 }
 
 // y = a - b;  dy/da = 1, dy/db = -1
 Tensor sub(const Tensor& a, const Tensor& b) {
     return binary("sub", a, b, [](real x, real y) { return x - y; },
-                  [](real, real) { return real(1); }, [](real, real) { return real(-1); });
+                  [](real, real) { return real(1); }, [](real, real) { return real(-1); }, true);
 }
 
 // y = a * b;  dy/da = b, dy/db = a
@@ -204,9 +224,14 @@ Tensor gelu(const Tensor& x) {
     Tensor out = Tensor::empty(x.shape());
     gelu_forward(x.data(), out.data(), x.numel());
     return record(out, "gelu", {x}, [x](const Tensor& out) {
+        const real* dy = out.grad_buffer();
+        if (real* dx = x.adopt_grad_of(out)) {  // in place: dx overwrites dy (tensor.h)
+            gelu_backward(x.data(), dy, dx, x.numel(), false);
+            return;
+        }
         bool accumulate = true;
         real* dx = x.grad_to_write(accumulate);  // stored, not added, into a buffer with nothing in it yet
-        gelu_backward(x.data(), out.grad_buffer(), dx, x.numel(), accumulate);
+        gelu_backward(x.data(), dy, dx, x.numel(), accumulate);
     });
 }
 

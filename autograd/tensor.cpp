@@ -195,6 +195,16 @@ real* Tensor::grad_to_write(bool& accumulate) const {
     return impl_->grad->data;
 }
 
+real* Tensor::adopt_grad_of(const Tensor& out) const {
+    std::shared_ptr<Storage>& from = out.impl_->grad;
+    if (impl_->grad || !out.impl_->node || out.impl_ == impl_ || !from || from.use_count() != 1 ||
+        out.impl_->grad_stale || out.numel() != numel())
+        return nullptr;
+    impl_->grad = std::move(from);
+    impl_->grad_stale = false;
+    return impl_->grad->data;
+}
+
 Tensor Tensor::detach() const {
     auto d = std::make_shared<TensorImpl>();
     d->shape = impl_->shape;

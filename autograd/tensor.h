@@ -109,6 +109,15 @@ public:
     // a linear layer's weight gradient then costs no separate zeroing pass).
     void zero_grad_lazily() const;
     real* grad_to_write(bool& accumulate) const;
+
+    // For an op whose backward can compute this input's gradient in place over its output's (dx_i needs
+    // only dy_i and values the op saved, as in GELU, layernorm's rows, or an add where dx = dy): if this
+    // tensor has no gradient buffer yet, and `out` (the op's output) is not a leaf and its buffer, of
+    // the same size, is held by nothing else, that buffer becomes this tensor's and is returned, still
+    // holding dL/d(out); the op then overwrites it with dL/d(this). Otherwise null, and the op writes a
+    // buffer of its own. Nothing is lost: backward() frees an op's output gradient once the op has run.
+    // It saves a buffer, and a pass that writes fresh memory becomes one that rewrites what it read.
+    real* adopt_grad_of(const Tensor& out) const;
     const char* op_name() const { return impl_->node ? impl_->node->name : nullptr; }
 
     // Back-propagate from this one-element tensor: every leaf that requires grad gets

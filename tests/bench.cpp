@@ -77,6 +77,26 @@ Stats measure_rate(double work, const std::function<void()>& body, double second
     return stats_of(rates);
 }
 
+// The same for a body that needs prepare() (untimed) before each call: each call is timed alone.
+Stats measure_rate(double work, const std::function<void()>& body, double seconds,
+                   const std::function<void()>& prepare) {
+    auto timed_call = [&] {
+        prepare();
+        double start = now_seconds();
+        body();
+        return now_seconds() - start;
+    };
+    timed_call();  // warm up
+    int calls = std::max(1, (int)(seconds / std::max(timed_call(), 1e-7)));
+    std::vector<double> rates;
+    for (int r = 0; r < kReps; ++r) {
+        double busy = 0;
+        for (int c = 0; c < calls; ++c) busy += timed_call();
+        rates.push_back(work * calls / busy);
+    }
+    return stats_of(rates);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The limits.
 
@@ -375,15 +395,17 @@ void bw_table_header(int threads) {
                 std::string(11, '-').c_str());
 }
 
-// Times `body` (which moves `bytes`) on 1 thread and on all, each followed by a memcpy of the same
-// bytes, and prints the row.
+// Times `body` (which moves `bytes`; with `prepare`, untimed, before each call) on 1 thread and on all,
+// each followed by a memcpy of the same bytes, and prints the row.
 void bench_memory_bound(const std::string& what, const std::string& shape, double bytes, double working_set,
-                        const std::function<void()>& body, const Machine& m) {
+                        const std::function<void()>& body, const Machine& m,
+                        const std::function<void()>& prepare = nullptr) {
     MemcpyBuffers copy(bytes);
+    auto rate = [&] { return prepare ? measure_rate(bytes, body, 0.05, prepare) : measure_rate(bytes, body, 0.05); };
     omp_set_num_threads(1);
-    Stats k1 = measure_rate(bytes, body, 0.05), c1 = copy.rate(1);
+    Stats k1 = rate(), c1 = copy.rate(1);
     omp_set_num_threads(m.threads);
-    Stats kn = measure_rate(bytes, body, 0.05), cn = copy.rate(m.threads);
+    Stats kn = rate(), cn = copy.rate(m.threads);
     auto gbs = [](Stats s) { return fmt("%6.1f (%.1f-%.1f)", s.median / 1e9, s.min / 1e9, s.max / 1e9); };
     std::printf("| %-28s | %-40s | %7.0f | %-25s | %5.0f%% | %8.0f%% | %-25s | %5.0f%% | %8.0f%% |\n", what.c_str(),
                 with_working_set(shape, working_set).c_str(), bytes / 1e6, gbs(k1).c_str(), 100 * k1.median / m.bw_1,
@@ -412,64 +434,92 @@ std::shared_ptr<Storage> upstream_gradient(int64_t n) {
     return dy;
 }
 
-// One op's forward, then its backward from the fixed upstream gradient dy (shared with the output, not
-// copied): what the op costs inside a training step, with no loss on top of it. The inputs' gradient
-// buffers exist already (allocated by the warm-up call), as they do after a step's first backward, and
-// the callers mark them stale first, as the optimizer's zero_grad does: so backward stores its
-// gradient, as in a step, rather than adding it to the last call's.
-void forward_backward(const std::function<Tensor()>& op, const std::shared_ptr<Storage>& dy) {
+// A tensor with the values of `leaf` that is an op's output, as the inputs of these ops are in a step
+// (GELU's is the first linear's output): here of an op whose backward does nothing. Its gradient
+// buffer is freed after each call (backward() does that to an op's output once its op has run), so an
+// op may compute its gradient in place over its output's (Tensor::adopt_grad_of).
+Tensor op_output(const Tensor& leaf) {
+    return record(leaf.detach(), "input", {leaf}, [](const Tensor&) {});
+}
+
+// One op's forward, then its backward from an upstream gradient dy: what the op costs inside a
+// training step, with no loss on top of it. With `fresh` (a buffer of dy's size) the op's output gets
+// that buffer, holding dy's values (copied by refresh(), before the call is timed), as the next op's
+// backward would hand it over, and the op may overwrite it; without, it gets dy itself, shared.
+struct Upstream {
+    explicit Upstream(int64_t n) : dy(upstream_gradient(n)) {}
+    void refresh() {  // untimed: a new buffer from the caching allocator, holding dy
+        fresh = std::make_shared<Storage>(dy->size);
+        std::copy(dy->data, dy->data + dy->size, fresh->data);
+    }
+    std::shared_ptr<Storage> dy, fresh;
+};
+
+void forward_backward(const std::function<Tensor()>& op, Upstream& up) {
     Tensor y = op();
-    y.impl()->grad = dy;
+    y.impl()->grad = up.fresh ? std::move(up.fresh) : up.dy;
     y.impl()->node->backward(y);
 }
 
-// layernorm (B*T, C): forward reads x and writes y; backward reads x and dy and writes dx.
-// 20 bytes per value (mean and rstd, one per row, and gain, bias and their gradients, C each, are
+// layernorm (B*T, C) as in a pre-LN block: forward reads x and writes y; backward reads x and dy, and
+// adds into dx (x is the residual stream, whose gradient already holds the residual add's share).
+// 24 bytes per value (mean and rstd, one per row, and gain, bias and their gradients, C each, are
 // left out); working set x, y, dy, dx: 16 bytes per value.
 void bench_layernorm(const char* shape, int64_t rows, int64_t C, const Machine& m) {
     Tensor x = filled({rows, C}, 1.0).requires_grad_();
     Tensor gain = filled({C}, 1.0).requires_grad_(), bias = filled({C}, 0.1).requires_grad_();
-    auto dy = upstream_gradient(rows * C);
+    Upstream up(rows * C);
     double values = (double)(rows * C);
-    bench_memory_bound("layernorm fwd+bwd", shape, 20 * values, 16 * values, [&] {
-        x.zero_grad_lazily();
-        forward_backward([&] { return layernorm(x, gain, bias); }, dy);
-    }, m);
+    x.grad_buffer();  // zeros, then the calls' gradients add up (1e-2 each: no overflow)
+    bench_memory_bound("layernorm fwd+bwd", shape, 24 * values, 16 * values,
+                       [&] { forward_backward([&] { return layernorm(x, gain, bias); }, up); }, m);
 }
 
 // cross-entropy from logits (rows, V), as the loss: forward reads the logits (softmax, log-sum-exp,
-// loss); backward reads them again and writes dlogits. 12 bytes per logit (a row is read twice in
-// forward, max then sum of exponentials, but from the L2: a row is at most 200 KB); working set
-// logits, dlogits: 8 bytes per logit.
+// loss) and writes dlogits (the gradient, made while each row is in cache); backward, from the usual
+// upstream gradient of 1, hands that buffer over. 8 bytes per logit (a row is read more than once in
+// forward, max then exponentials, but from the L2: a row is at most 200 KB); working set logits,
+// dlogits: 8 bytes per logit. The logits are an op's output, as in a step (the output layer's), here
+// of an op whose backward does nothing: so their gradient buffer is new each call, then freed.
 void bench_cross_entropy(const char* shape, int64_t rows, int64_t V, const Machine& m) {
-    Tensor logits = filled({rows, V}, 3.0).requires_grad_();
+    Tensor weights = filled({rows, V}, 3.0).requires_grad_();
     std::vector<int> targets((size_t)rows);
     for (int64_t r = 0; r < rows; ++r) targets[(size_t)r] = (int)((r * 7919) % V);
     double values = (double)(rows * V);
-    bench_memory_bound("cross-entropy fwd+bwd", shape, 12 * values, 8 * values, [&] {
-        logits.zero_grad_lazily();
+    bench_memory_bound("cross-entropy fwd+bwd", shape, 8 * values, 8 * values, [&] {
+        Tensor logits = record(weights.detach(), "logits", {weights}, [](const Tensor&) {});
         cross_entropy(logits, targets).backward();
     }, m);
 }
 
-// GELU over n values: forward reads x and writes y; backward reads x and dy and writes dx (it
-// recomputes tanh from x). 20 bytes per value; working set x, y, dy, dx: 16.
+// GELU over n values, as in an MLP: forward reads x and writes y; backward reads x and dy and writes
+// dx over dy (x, the first linear's output, has no gradient yet: so dx is computed in place). 20 bytes
+// per value; working set x, y, dy: 12.
 void bench_gelu(const char* shape, int64_t n, const Machine& m) {
-    Tensor x = filled({n}, 3.0).requires_grad_();
-    auto dy = upstream_gradient(n);
-    bench_memory_bound("GELU fwd+bwd", shape, 20.0 * (double)n, 16.0 * (double)n, [&] {
-        x.zero_grad_lazily();
-        forward_backward([&] { return gelu(x); }, dy);
-    }, m);
+    Tensor leaf = filled({n}, 3.0).requires_grad_();
+    Tensor x = op_output(leaf);
+    Upstream up(n);
+    bench_memory_bound("GELU fwd+bwd", shape, 20.0 * (double)n, 12.0 * (double)n,
+                       [&] { forward_backward([&] { return gelu(x); }, up); }, m, [&] {
+                           x.impl()->grad.reset();
+                           up.refresh();
+                       });
 }
 
-// The residual add y = a + b over n values: forward reads a and b and writes y; backward reads dy,
-// da and db and writes da and db. 32 bytes per value; working set a, b, y, dy, da, db: 24.
+// The residual add y = a + b over n values, as in a block: forward reads a and b and writes y;
+// backward hands dy's buffer to a as its gradient (a, the residual stream, has none yet), and copies
+// dy into b's new gradient. 20 bytes per value (fwd: a, b in, y out; bwd: dy in, db out); working
+// set a, b, y, dy, db: 20.
 void bench_add(const char* shape, int64_t n, const Machine& m) {
-    Tensor a = filled({n}, 1.0).requires_grad_(), b = filled({n}, 0.5).requires_grad_();
-    auto dy = upstream_gradient(n);
-    bench_memory_bound("residual add fwd+bwd", shape, 32.0 * (double)n, 24.0 * (double)n,
-                       [&] { forward_backward([&] { return add(a, b); }, dy); }, m);
+    Tensor leaf_a = filled({n}, 1.0).requires_grad_(), leaf_b = filled({n}, 0.5).requires_grad_();
+    Tensor a = op_output(leaf_a), b = op_output(leaf_b);
+    Upstream up(n);
+    bench_memory_bound("residual add fwd+bwd", shape, 20.0 * (double)n, 20.0 * (double)n,
+                       [&] { forward_backward([&] { return add(a, b); }, up); }, m, [&] {
+                           a.impl()->grad.reset();
+                           b.impl()->grad.reset();
+                           up.refresh();
+                       });
 }
 
 // The optimizer's passes over GPT-2 small's 124M parameters (its 148 tensors, as ./train has them),
@@ -530,23 +580,24 @@ void bench_memory_kernels(const std::set<std::string>& want, const Machine& m, S
     }
     if (want.count("add")) {
         bench_add("GPT-2 step, 4x64x768", 4 * 64 * 768, m);
-        bench_add("16x1024x768", 16 * 1024 * 768, m);
+        bench_add("32x1024x768", 32 * 1024 * 768, m);
         release_cached_memory();
     }
     if (want.count("adamw") || want.count("clip") || want.count("zero_grad")) {
         bench_optimizer(want, m);
         release_cached_memory();
     }
-    std::printf("\nBytes counted per call, each tensor read or written once per pass: layernorm 20 per value (fwd: x in, "
-                "y out; bwd: x, dy in, dx out), cross-entropy 12 per logit (fwd: logits in; bwd: logits in, dlogits "
-                "out), GELU 20 per value (fwd: x in, y out; bwd: x, dy in, dx out); their gradients are stored, as "
-                "in a step after the optimizer's lazy zero_grad. "
-                "add 32 per value (fwd: a, b in, y out; bwd: dy, da, db in, da, db out), AdamW 28 per parameter "
+    std::printf("\nBytes counted per call, each tensor read or written once per pass, each op as in a step "
+                "(notes in tests/bench.cpp): layernorm 24 per value (fwd: x in, y out; bwd: x, dy, dx in, dx out: "
+                "the residual stream's gradient is added to), cross-entropy 8 per logit (fwd: logits in, dlogits "
+                "out, made while a row is in cache; bwd: nothing to move), GELU 20 per value (fwd: x in, y out; "
+                "bwd: x, dy in, dx out, written over dy), add 20 per value (fwd: a, b in, y out; bwd: dy in, db out; "
+                "dy's buffer becomes da), AdamW 28 per parameter "
                 "(p, g, m, v in; p, m, v out), clip 4 (norm) + 8 (scale), zero_grad 4. \"of bw\" is of the "
                 "bandwidth limit above (\"bw\"). A kernel that stores into lines it has not read also reads them "
                 "first (read for ownership), which its count leaves out, unless it streams them: zero_grad and memcpy "
-                "do on large buffers (the C library's memset and memcpy), and so does layernorm past the caches "
-                "(over 8 MB). \"of memcpy\" is "
+                "do on large buffers (the C library's memset and memcpy), and so do layernorm, GELU and cross-entropy "
+                "past the caches (over 8 MB). \"of memcpy\" is "
                 "of a memcpy moving the same bytes on the same threads.\n");
 }
 

@@ -157,6 +157,27 @@ TEST_CASE("backward frees the graph and the intermediate gradients as it goes", 
     CHECK(w.grad().defined());
 }
 
+TEST_CASE("adopt_grad_of: an op's output gradient becomes its input's only when nothing else has it", "[engine]") {
+    Tensor x = leaf({3}, {1, 2, 3});
+    Tensor y = x * 2.0;  // an op's output
+    y.grad_buffer()[0] = 5;
+    Tensor other = leaf({3}, {0, 0, 0});
+    other.grad_buffer();
+    CHECK(other.adopt_grad_of(y) == nullptr);  // other has a buffer already: it must add to it
+    Tensor held = y.grad();
+    CHECK(x.adopt_grad_of(y) == nullptr);  // somebody else holds y's gradient
+    held = Tensor();
+    CHECK(leaf({2}, {0, 0}).adopt_grad_of(y) == nullptr);  // another size
+    CHECK(x.adopt_grad_of(x) == nullptr);
+    Tensor w = leaf({3}, {0, 0, 0});
+    CHECK(w.adopt_grad_of(other) == nullptr);  // a leaf's gradient is a result: never taken
+    real* p = x.adopt_grad_of(y);
+    REQUIRE(p != nullptr);
+    CHECK(p[0] == 5);  // still dL/dy, for the op to overwrite
+    CHECK_FALSE(y.grad().defined());
+    CHECK(x.grad().data() == p);
+}
+
 TEST_CASE("backward(true) keeps the graph, which then goes with its loss", "[engine]") {
     Tensor w = leaf({3}, {1, 2, 3});
     std::weak_ptr<TensorImpl> hidden;

@@ -263,6 +263,41 @@ TEST_CASE("cross-entropy over the first K of V columns: padding takes no part an
     CHECK_THROWS_WITH(cross_entropy(padded, targets, -1, 10), Contains("10 classes asked of logits [4, 9]"));
 }
 
+TEST_CASE("gradients made in place or handed over: through op outputs, several consumers, a second backward",
+          "[grad][nn]") {
+    // An op whose input is another op's output (no gradient buffer yet) computes the input's gradient
+    // in place over its output's (GELU, layernorm, add, sub), and cross-entropy hands over the gradient
+    // its forward made: checked here against finite differences, as for leaves.
+    Tensor x = param({4, 6}, 60, -2, 2), y = param({4, 6}, 61), g = param({6}, 62, 0.5, 1.5), b = param({6}, 63);
+    expect_gradients([](auto& in) { return gelu(in[0] * 1.5); }, {x});
+    expect_gradients([](auto& in) { return layernorm(in[0] * 1.5, in[1], in[2]); }, {x, g, b});
+    expect_gradients([](auto& in) { return add(in[0] * 2.0, in[1] * 3.0); }, {x, y});
+    expect_gradients([](auto& in) { return sub(in[0] * 2.0, in[1] * 3.0); }, {x, y});
+    // one op output used twice by one op, or by two ops: both shares arrive
+    expect_gradients([](auto& in) { Tensor t = in[0] * 2.0; return add(t, t); }, {x});
+    expect_gradients([](auto& in) { Tensor t = in[0] * 2.0; return add(gelu(t), layernorm(t, in[1], in[2])); },
+                     {x, g, b});
+    expect_gradients([](auto& in) { Tensor t = in[0] * 2.0; return add(layernorm(t, in[1], in[2]), gelu(t)); },
+                     {x, g, b});
+    // logits an op's output; a loss scaled (upstream gradient 3, not 1); logits with a second consumer,
+    // whose share comes before or after cross-entropy's
+    std::vector<int> targets = {0, 5, -1, 2};
+    expect_gradients([&](auto& in) { return cross_entropy(in[0] * 1.5, targets) * 3.0; }, {x});
+    expect_gradients([&](auto& in) { Tensor l = in[0] * 1.5; return add(cross_entropy(l, targets), sum(l * l)); }, {x});
+    expect_gradients([&](auto& in) { Tensor l = in[0] * 1.5; return add(sum(l * l), cross_entropy(l, targets)); }, {x});
+
+    // A second backward through the same graph (retain_graph) computes cross-entropy's gradient again,
+    // from the saved log-sum-exp: the same numbers as the one the forward made.
+    Tensor logits = param({4, 6}, 64, -2, 2);
+    Tensor loss = cross_entropy(logits * 1.0, targets) * 0.5;
+    loss.backward(true);
+    std::vector<real> first(logits.grad().data(), logits.grad().data() + 24);
+    logits.zero_grad();
+    loss.backward();
+    for (int i = 0; i < 24; ++i) CHECK(logits.grad().data()[i] == Approx(first[i]).epsilon(1e-13).margin(1e-15));
+    CHECK(first[2 * 6 + 1] == 0.0);  // the ignored row
+}
+
 TEST_CASE("cross-entropy equals -log_softmax picked at the target", "[nn]") {
     Tensor logits = param({4, 7}, 41, -3, 3);
     std::vector<int> targets = {1, 6, 0, 1};

@@ -31,7 +31,7 @@ TEST_CASE("float GELU (vectorised tanh) matches the double formula, forward and 
     CHECK(worst_dx < 4e-6);  // float's own rounding of the derivative's terms (each up to ~5) is ~1e-6
 }
 
-TEST_CASE("GELU backward stores or adds, and arrays past the caches (prefetched, streamed) give the same values",
+TEST_CASE("GELU backward stores, adds or overwrites dy, and arrays past the caches (prefetched, streamed) give the same values",
           "[kernels]") {
     // 3M values (12 MB): the path that prefetches, and streams y and a stored dx out; odd, for the tails.
     for (int n : {1000, 3000001}) {
@@ -42,6 +42,9 @@ TEST_CASE("GELU backward stores or adds, and arrays past the caches (prefetched,
         gelu_backward(x.data(), dy.data(), added.data(), n);              // 0 + ...
         gelu_backward(x.data(), dy.data(), stored.data(), n, false);      // the 123s are not read
         CHECK(added == stored);
+        std::vector<float> in_place(dy);
+        gelu_backward(x.data(), in_place.data(), in_place.data(), n, false);  // dx over dy (Tensor::adopt_grad_of)
+        CHECK(in_place == stored);
         gelu_backward(x.data(), dy.data(), added.data(), n);              // twice the gradient now
         bool same = true;
         for (int i = 0; i < n; ++i) {
@@ -80,6 +83,62 @@ TEST_CASE("float softmax rows (vectorised exp) match double math, GPT-2's vocabu
         worst = std::max(worst, std::fabs(stored[j] - 0.25 * std::exp(x[j] - lse_ref)));
     }
     CHECK(worst < 1e-6);
+}
+
+TEST_CASE("softmax_gradient_row: cross-entropy's row gradient with one exp per logit, made in place or streamed",
+          "[kernels]") {
+    const int n = 50257;
+    Rng rng(8);
+    std::vector<float> x(n);
+    for (float& v : x) v = (float)(4 * rng.normal());
+    x[n - 1] = 30;  // the maximum, in the tail
+    double m = 30, s = 0;
+    for (float v : x) s += std::exp((double)v - m);
+    const double lse_ref = m + std::log(s), scale = 1.0 / 8;
+    const int target = 777;
+    std::vector<float> made(n, 7.0f), streamed(n, 7.0f), work(n, 3.0f);  // the 7s and 3s are not read
+    const float lse = softmax_gradient_row(x.data(), n, target, (float)scale, made.data());
+    CHECK(softmax_gradient_row(x.data(), n, target, (float)scale, streamed.data(), work.data(), x.data()) == lse);
+    CHECK(streamed == made);  // through a work row and streaming stores, prefetching a next row: the same
+    CHECK(std::fabs(lse - lse_ref) < 1e-5);
+    CHECK(lse == logsumexp_row(x.data(), n));
+    double worst = 0;
+    for (int j = 0; j < n; ++j) {
+        const double ref = scale * (std::exp(x[j] - lse_ref) - (j == target));
+        worst = std::max(worst, std::fabs(made[j] - ref) / scale);
+    }
+    CHECK(worst < 1e-6);
+    // Logits far below the top give 0 or a normal float, never a denormal (6x slower arithmetic); a NaN
+    // logit makes the whole row NaN, so a bad loss is seen.
+    std::vector<float> far_below = {0.0f, -50.0f, -86.0f, -90.0f, -150.0f}, g(5);
+    softmax_gradient_row(far_below.data(), 5, 0, 1.0f / 256, g.data());
+    for (float v : g) CHECK((v == 0.0f || std::fpclassify(v) == FP_NORMAL));
+    CHECK(g[1] == Approx(std::exp(-50.0) / 256).epsilon(1e-5));
+    CHECK(g[4] == 0.0f);
+    std::vector<float> with_nan = {1.0f, std::nanf(""), 2.0f}, gn(3);
+    softmax_gradient_row(with_nan.data(), 3, 0, 1.0f, gn.data());
+    for (float v : gn) CHECK(std::isnan(v));
+}
+
+TEST_CASE("scale_into: stores, adds, in place, past the caches; denormal products are 0, NaN stays", "[kernels]") {
+    for (int64_t n : {int64_t(1000), int64_t(3) << 20}) {  // 12 MB: threads, prefetch and streaming stores
+        std::vector<float> src((size_t)n), stored((size_t)n, 9.0f), added((size_t)n, 1.0f);
+        for (int64_t i = 0; i < n; ++i) src[(size_t)i] = (float)(i % 101) - 50.0f;
+        scale_into(src.data(), 0.5f, stored.data(), n, false);
+        scale_into(src.data(), 0.5f, added.data(), n, true);
+        bool same = true;
+        for (int64_t i = 0; i < n; ++i) same = same && stored[(size_t)i] == 0.5f * src[(size_t)i] &&
+                                              added[(size_t)i] == 1.0f + 0.5f * src[(size_t)i];
+        CHECK(same);
+        scale_into(src.data(), 0.5f, src.data(), n, false);  // in place
+        CHECK(src == stored);
+    }
+    std::vector<float> tiny = {1e-30f, -1e-30f, 1e-20f, std::nanf("")}, out(4);
+    scale_into(tiny.data(), 1e-10f, out.data(), 4, false);
+    CHECK(out[0] == 0.0f);
+    CHECK(out[1] == 0.0f);
+    CHECK(std::fpclassify(out[2]) == FP_NORMAL);
+    CHECK(std::isnan(out[3]));
 }
 
 TEST_CASE("the vectorised exp over its whole range, and row_max over every short length", "[kernels]") {
@@ -170,9 +229,11 @@ TEST_CASE("threaded elementwise ops and linear's bias: the same as one element a
 }
 
 TEST_CASE("layernorm past the caches (prefetched, streamed out) gives the same rows as in cache", "[kernels]") {
-    // 3001 rows of 769 (9.2 MB, past the 8 MB line): forward streams y out, and backward, storing dx into
-    // a new buffer, streams dx out; rows of 769 values start off the 64-byte lines, so the streaming
-    // stores' head and tail are used too. Each row's arithmetic is the same as in cache: bit-identical.
+    // 3001 rows of 769 (9.2 MB, past the 8 MB line): forward streams y out; the first backward writes dx
+    // over dy (x has no gradient buffer yet: Tensor::adopt_grad_of), the second, storing dx into x's
+    // lazily zeroed buffer, streams dx out. Rows of 769 values start off the 64-byte lines, so the
+    // streaming stores' head and tail are used too. Each row's arithmetic is the same as in cache:
+    // bit-identical.
     const int64_t rows = 3001, C = 769;
     Rng rng(11);
     Tensor x = Tensor::randn({rows, C}, rng).requires_grad_();
@@ -193,8 +254,11 @@ TEST_CASE("layernorm past the caches (prefetched, streamed out) gives the same r
         CHECK(same_y);
         CHECK(same_dx);
     }
-    // A second backward adds (no streaming): every gradient doubles exactly.
     std::vector<real> first(x.grad().data(), x.grad().data() + rows * C);
+    x.zero_grad_lazily();
+    sum(mul(layernorm(x, gain, bias), w)).backward();  // streamed into x's buffer
+    CHECK(std::equal(first.begin(), first.end(), x.grad().data()));
+    // A third backward adds (no streaming): every gradient doubles exactly.
     sum(mul(layernorm(x, gain, bias), w)).backward();
     bool doubled = true;
     for (int64_t i = 0; i < rows * C; ++i) doubled = doubled && x.grad().data()[i] == first[i] + first[i];
