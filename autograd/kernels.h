@@ -71,7 +71,9 @@ constexpr int64_t kFarBytes = 8 << 20;
 // nobody needs, and one core here reads memory at only about 12 GB/s. A streaming (non-temporal) store
 // skips that read and the caches: on 100 MB, a pass that reads one array and writes another ran 40-55%
 // faster. The next reader then finds the output in memory, not in a cache, so only tensors past the
-// caches use them (layernorm and GELU; cross-entropy spends its time in exp, and gained 3%).
+// caches use them: layernorm's and GELU's outputs and new gradients, cross-entropy's gradient, and
+// same-shape binary ops' outputs and new gradients (the residual add: 56-60% of the bandwidth before,
+// 81-90% with them).
 // stream_copy writes n values computed into src (a row in L1) to dst; stream_fence orders the calling
 // thread's streaming stores before its later writes: each thread calls it at the end of its share,
 // before another thread may read the output.

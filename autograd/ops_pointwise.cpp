@@ -1,4 +1,5 @@
 // ops_pointwise.cpp: elementwise ops. Binary ones broadcast a trailing row or a scalar.
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -76,6 +77,31 @@ void for_each_pair(const Broadcast& bc, F f, bool parallel) {
     }
 }
 
+// out[i] = value(i, ia, ib) for every output index i, into a buffer nothing has been read from: the
+// output, or a full operand's new gradient (a full operand's index is the output's). Same shapes past
+// the caches (over kFarBytes) are computed in pieces in L1 and streamed out (stream_copy, kernels.h), so
+// each line of out is written without being read first.
+template <class V>
+void store_each(const Broadcast& bc, real* out, V value) {
+    const int64_t n = bc.blocks * bc.period;
+    if (bc.blocks != 1 || n * (int64_t)sizeof(real) <= kFarBytes) {
+        for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { out[i] = value(i, ia, ib); }, true);
+        return;
+    }
+    constexpr int64_t kPiece = 256;
+#pragma omp parallel
+    {
+        alignas(64) real piece[kPiece];
+#pragma omp for schedule(static) nowait
+        for (int64_t i0 = 0; i0 < n; i0 += kPiece) {
+            const int64_t i1 = std::min(n, i0 + kPiece);
+            for (int64_t i = i0; i < i1; ++i) piece[i - i0] = value(i, i, i);
+            stream_copy(out + i0, piece, i1 - i0);
+        }
+        stream_fence();  // before another thread reads out
+    }
+}
+
 // The gradient buffer an operand's share goes into: a full operand's is written, not added to, when it
 // holds nothing yet (accumulate = false); a repeating operand sums over its repeats, so from zeros.
 real* operand_grad(const Tensor& t, bool full, bool& accumulate) {
@@ -94,7 +120,7 @@ Tensor binary(const char* name, const Tensor& a, const Tensor& b, F forward, DA 
     Tensor out = Tensor::empty(bc.shape);
     const real *pa = a.data(), *pb = b.data();
     real* y = out.data();
-    for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { y[i] = forward(pa[ia], pb[ib]); }, true);
+    store_each(bc, y, [&](int64_t, int64_t ia, int64_t ib) { return forward(pa[ia], pb[ib]); });
     return record(out, name, {a, b}, [a, b, bc, d_da, d_db, da_is_dy](const Tensor& out) {
         const real *pa = a.data(), *pb = b.data(), *dy = out.grad_buffer();
         bool accumulate = true;
@@ -104,8 +130,7 @@ Tensor binary(const char* name, const Tensor& a, const Tensor& b, F forward, DA 
                 for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { db[ib] += dy[i] * d_db(pa[ia], pb[ib]); },
                               bc.b_full);  // a repeating operand sums over the repeats: one thread
             else
-                for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { db[ib] = dy[i] * d_db(pa[ia], pb[ib]); },
-                              true);
+                store_each(bc, db, [&](int64_t i, int64_t ia, int64_t ib) { return dy[i] * d_db(pa[ia], pb[ib]); });
         }
         if (a.requires_grad()) {
             if (da_is_dy && bc.a_full && a.adopt_grad_of(out)) return;  // da = dy: nothing to compute
@@ -114,8 +139,7 @@ Tensor binary(const char* name, const Tensor& a, const Tensor& b, F forward, DA 
                 for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { da[ia] += dy[i] * d_da(pa[ia], pb[ib]); },
                               bc.a_full);
             else
-                for_each_pair(bc, [&](int64_t i, int64_t ia, int64_t ib) { da[ia] = dy[i] * d_da(pa[ia], pb[ib]); },
-                              true);
+                store_each(bc, da, [&](int64_t i, int64_t ia, int64_t ib) { return dy[i] * d_da(pa[ia], pb[ib]); });
         }
     });
 }

@@ -228,6 +228,27 @@ TEST_CASE("threaded elementwise ops and linear's bias: the same as one element a
     }
 }
 
+TEST_CASE("binary ops past the caches (streamed out) and their stored gradients: exact", "[kernels]") {
+    // 3,000,001 values (12 MB, past the 8 MB line; odd, for the streaming stores' tail): the forward
+    // streams y out; backward stores b's new gradient (streamed) and hands dy's buffer to a, or, for
+    // leaves with lazily zeroed buffers, stores both.
+    const int64_t n = 3000001;
+    Rng rng(12);
+    Tensor a = Tensor::randn({n}, rng).requires_grad_(), b = Tensor::randn({n}, rng).requires_grad_();
+    Tensor w = Tensor::randn({n}, rng);
+    for (bool lazily : {false, true}) {
+        INFO((lazily ? "into lazily zeroed buffers" : "into new buffers"));
+        if (lazily) a.zero_grad_lazily(), b.zero_grad_lazily();
+        Tensor y = sub(a * 2.0f, b);
+        sum(y * w).backward();
+        bool same = true;
+        for (int64_t i = 0; i < n; ++i)
+            same = same && y.data()[i] == a.data()[i] * 2.0f - b.data()[i] &&
+                   a.grad().data()[i] == w.data()[i] * 2.0f && b.grad().data()[i] == -w.data()[i];
+        CHECK(same);
+    }
+}
+
 TEST_CASE("layernorm past the caches (prefetched, streamed out) gives the same rows as in cache", "[kernels]") {
     // 3001 rows of 769 (9.2 MB, past the 8 MB line): forward streams y out; the first backward writes dx
     // over dy (x has no gradient buffer yet: Tensor::adopt_grad_of), the second, storing dx into x's
