@@ -147,7 +147,9 @@ FLOAT_SIMD
 }
 
 namespace {
-template <bool kAdd>  // dx += dy * GELU'(x), or dx = (a new buffer: not read at all, so it may stream)
+// dx += dy * GELU'(x), or dx = ...: into a new buffer (not read at all, so it may stream), or over dy
+// itself (dx == dy: each value is read, then written, in place; no streaming)
+template <bool kAdd>
 void gelu_backward_loop(const real* x, const real* dy, real* dx, int64_t n) {
     in_pieces(n, x, dy, dx, !kAdd && dx != dy, [=](int64_t begin, int64_t end, real* out, int64_t shift) {
 FLOAT_SIMD

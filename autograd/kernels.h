@@ -30,7 +30,8 @@ const char* gemm_kernel_name();
 //   dx += dy * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2))
 // In the float build tanh comes from a vectorisable exp (absolute error ~1e-7, which is all GELU needs,
 // as t only ever appears next to 1); in the double build from std::tanh, for the gradient checks.
-// gelu_backward adds into dx, or with accumulate = false stores into it (a new gradient buffer).
+// gelu_backward adds into dx, or with accumulate = false stores into it (a new gradient buffer, or dy
+// itself: dx == dy computes in place).
 // Past the caches (over kFarBytes), y and a stored dx are written with streaming stores (see below).
 void gelu_forward(const real* x, real* y, int64_t n);
 void gelu_backward(const real* x, const real* dy, real* dx, int64_t n, bool accumulate = true);
