@@ -602,6 +602,43 @@ void bench_memory_kernels(const std::set<std::string>& want, const Machine& m, S
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Fused causal attention (causal_attention_qkv, as the model calls it), forward and backward of one
+// layer, from the input projection (B, T, 3C), which is an op's output as in a step, so its gradient
+// buffer is new each call. FLOPs counted as MFU counts attention: 12 x C x T^2 x B per layer, forward
+// and backward, the whole T x T of scores although half of them are in the future. (The kernel skips
+// the future's tiles, so on that count it can show more than the work it does.)
+void bench_attention(const char* what, int64_t B, int64_t T, int64_t C, int64_t NH, double fma_1, double fma_n,
+                     int threads) {
+    Tensor qkv = op_output(filled({B, T, 3 * C}, 1.0).requires_grad_());
+    auto dy = upstream_gradient(B * T * C);
+    const real scale = (real)(1.0 / std::sqrt((double)(C / NH)));
+    auto body = [&] {
+        qkv.impl()->grad.reset();  // as backward() frees an op's output gradient
+        Tensor out = causal_attention_qkv(qkv, NH, scale);
+        out.impl()->grad = dy;
+        out.impl()->node->backward(out);
+    };
+    const double flops = 12.0 * (double)C * (double)T * (double)T * (double)B;
+    omp_set_num_threads(1);
+    Stats s1 = measure_rate(flops, body);
+    omp_set_num_threads(threads);
+    Stats s2 = measure_rate(flops, body);
+    const std::string shape = fmt("%.0fx%.0fx%.0f", B, T, C) + fmt(", %.0f heads", NH);
+    row(what, shape, "GFLOP/s", s1, fma_1, s2, fma_n, 1e9);
+    std::fflush(stdout);
+}
+
+void bench_attentions(double fma_1, double fma_n, int threads) {
+    table_header("Fused causal attention, forward + backward of one layer (of the FMA peak at the start)",
+                 "of peak", threads);
+    bench_attention("default model", 16, 64, 128, 4, fma_1, fma_n, threads);
+    bench_attention("6-layer model", 8, 256, 384, 6, fma_1, fma_n, threads);
+    bench_attention("GPT-2 124M", 4, 64, 768, 12, fma_1, fma_n, threads);
+    bench_attention("GPT-2 124M, T = 1024", 1, 1024, 768, 12, fma_1, fma_n, threads);
+    release_cached_memory();
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Whole training steps: zero_grad, forward, backward, clip to norm 1, AdamW, as ./train does them.
 // FLOPs per step = 6 x parameters x tokens + 12 x layers x C x T x tokens (attention), the and
 // PaLM's count; MFU is that over the time, as a fraction of the FMA peak on the same threads.
@@ -686,8 +723,8 @@ std::string load_average() {
 
 int main(int argc, char** argv) {
     // The sections to run: those named on the command line, or all of them.
-    const std::vector<std::string> all = {"gemm",  "layernorm", "crossentropy", "gelu", "add",
-                                          "adamw", "clip",      "zero_grad",    "steps"};
+    const std::vector<std::string> all = {"gemm",  "attention", "layernorm", "crossentropy", "gelu",
+                                          "add",   "adamw",     "clip",      "zero_grad",    "steps"};
     const std::vector<std::string> memory = {"layernorm", "crossentropy", "gelu", "add", "adamw", "clip", "zero_grad"};
     std::set<std::string> want;
     for (int i = 1; i < argc; ++i) {
@@ -742,6 +779,7 @@ int main(int argc, char** argv) {
                 "pass that only reads, such as the gradient norm, can reach.\n");
 
     if (want.count("gemm")) bench_gemms(fma_1, fma_n, threads);
+    if (want.count("attention")) bench_attentions(fma_1, fma_n, threads);
 
     // ---- memory-bound kernels, against the bandwidth and against memcpy
     if (any_memory) {
