@@ -192,9 +192,10 @@ real row_max(const real* x, int64_t n) {
     }
     for (; j + kLanes <= n; j += kLanes)
         for (int k = 0; k < kLanes; ++k) lane[k] = lane[k] > x[j + k] ? lane[k] : x[j + k];
-    real m = x[0];
+    for (int half = kLanes / 2; half >= 1; half /= 2)  // 16 lanes to 1 in four halvings, not 16 compares in a row
+        for (int k = 0; k < half; ++k) lane[k] = lane[k] > lane[k + half] ? lane[k] : lane[k + half];
+    real m = lane[0];
     for (; j < n; ++j) m = m > x[j] ? m : x[j];
-    for (int k = 0; k < kLanes; ++k) m = m > lane[k] ? m : lane[k];
     return m;
 }
 
