@@ -162,11 +162,9 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int 
     return record(out, "cross_entropy", {logits}, [logits, targets, ignore_index, lse, V, stride, counted, far,
                                                    made](const Tensor& out) mutable {
         const real upstream = out.grad_buffer()[0];
-        TensorImpl* impl = logits.impl();
         if (made) {  // the gradient the forward made, for an upstream gradient of 1
             std::shared_ptr<Storage> g = std::move(made);  // used once
-            if (!impl->grad) {  // nothing there yet (an op's output always: its gradient is freed after use)
-                impl->grad = g;
+            if (logits.adopt_grad(g)) {  // nothing there yet (an op's output always: its gradient is freed after use)
                 if (upstream != 1) scale_into(g->data, upstream, g->data, logits.numel(), false);
             } else {  // a leaf's buffer (kept, as grad() may share it), or gradient from another consumer
                 bool accumulate = true;

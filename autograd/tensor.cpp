@@ -200,9 +200,15 @@ real* Tensor::adopt_grad_of(const Tensor& out) const {
     if (impl_->grad || !out.impl_->node || out.impl_ == impl_ || !from || from.use_count() != 1 ||
         out.impl_->grad_stale || out.numel() != numel())
         return nullptr;
-    impl_->grad = std::move(from);
-    impl_->grad_stale = false;
+    adopt_grad(std::move(from));  // (leaves out's pointer empty)
     return impl_->grad->data;
+}
+
+bool Tensor::adopt_grad(std::shared_ptr<Storage> buffer) const {
+    if (impl_->grad || !buffer || buffer->size != (size_t)numel()) return false;
+    impl_->grad = std::move(buffer);
+    impl_->grad_stale = false;
+    return true;
 }
 
 Tensor Tensor::detach() const {

@@ -157,7 +157,7 @@ TEST_CASE("backward frees the graph and the intermediate gradients as it goes", 
     CHECK(w.grad().defined());
 }
 
-TEST_CASE("adopt_grad_of: an op's output gradient becomes its input's only when nothing else has it", "[engine]") {
+TEST_CASE("adopt_grad_of, adopt_grad: a gradient buffer is handed on only when nothing else has it", "[engine]") {
     Tensor x = leaf({3}, {1, 2, 3});
     Tensor y = x * 2.0;  // an op's output
     y.grad_buffer()[0] = 5;
@@ -176,6 +176,14 @@ TEST_CASE("adopt_grad_of: an op's output gradient becomes its input's only when 
     CHECK(p[0] == 5);  // still dL/dy, for the op to overwrite
     CHECK_FALSE(y.grad().defined());
     CHECK(x.grad().data() == p);
+    // adopt_grad: a buffer an op made itself, taken only by a tensor with none, and only of its size
+    Tensor z = leaf({3}, {0, 0, 0});
+    CHECK_FALSE(z.adopt_grad(std::make_shared<Storage>(2)));
+    auto made = std::make_shared<Storage>(3);
+    made->data[1] = 7;
+    CHECK(z.adopt_grad(made));
+    CHECK(z.grad().data()[1] == 7);
+    CHECK_FALSE(z.adopt_grad(std::make_shared<Storage>(3)));  // z has one now
 }
 
 TEST_CASE("backward(true) keeps the graph, which then goes with its loss", "[engine]") {
