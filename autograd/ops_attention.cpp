@@ -135,9 +135,11 @@ void head_forward(const Head& hd, const real* Q, const real* K, const real* V, r
                 std::fill(s + seen, s + nc, minus_inf);
                 real block_max = row_max(s, nc);
                 if (block_max > m[r]) {  // a new max: what was summed so far shrinks by exp(m - new max)
-                    real shrink = std::exp(m[r] - block_max);  // exp(-inf) = 0 in the first tile
-                    l[r] *= shrink;
-                    for (int64_t d = 0; d < hs; ++d) acc[r * hs + d] *= shrink;
+                    if (m[r] != minus_inf) {  // (in the row's first tile nothing has been summed yet)
+                        real shrink = std::exp(m[r] - block_max);
+                        l[r] *= shrink;
+                        for (int64_t d = 0; d < hs; ++d) acc[r * hs + d] *= shrink;
+                    }
                     m[r] = block_max;
                 }
                 l[r] += exp_shifted_row(s, nc, m[r]);
