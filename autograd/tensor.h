@@ -121,6 +121,7 @@ public:
     // The same for a buffer an op made itself (cross-entropy makes its gradient in forward): if this
     // tensor has no gradient buffer yet, `buffer` (numel() values) becomes it, and true is returned.
     bool adopt_grad(std::shared_ptr<Storage> buffer) const;
+
     const char* op_name() const { return impl_->node ? impl_->node->name : nullptr; }
 
     // Back-propagate from this one-element tensor: every leaf that requires grad gets

@@ -21,7 +21,7 @@ namespace optim {
 // does not depend on it. Four independent sums, not one: a single vector of sums is a chain of
 // dependent additions, each waiting for the last. And a hint 4 KB ahead keeps more reads in flight
 // than the hardware prefetcher does for one stream per core. (Measured over 500 MB of gradients: 16
-// sums and no hint read 20-24 GB/s on 2 threads, this 28; converting every value to double halves
+// sums and no hint read 20-24 GB/s on 2 threads, this 27-31; converting every value to double halves
 // the vector's width.)
 static double block_sum_of_squares(const real* x, int64_t n) {
     constexpr int kSums = 64, kEmpty = 1024, kAhead = 4096 / (int)sizeof(real);
