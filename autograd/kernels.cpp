@@ -26,36 +26,115 @@ namespace ag {
 
 namespace {
 
-// e^x for float, written so that the compiler can vectorise a loop of it (std::exp is a library call
-// it cannot): x = k ln2 + r with k an integer and |r| <= ln2/2, then e^x = 2^k e^r, e^r by its Taylor
-// series to r^6 (relative error below 2e-7 on that range) and 2^k by writing k into the exponent bits.
-// Rounding x / ln2 to k takes one addition: past 1.5 * 2^23 a float has no bits below the units, so
-// adding that rounds to the nearest integer, and adding the exponent bias 127 in the same step leaves
-// k + 127 in the sum's lowest bits, ready to be shifted into the exponent field. (A floor and a
-// float-to-int conversion did the same in more instructions: a softmax row's pass is 10-15% faster.)
-inline float exp_vectorisable(float x) {
-    x = std::min(std::max(x, -87.0f), 88.0f);        // keep 2^k a normal float: k in [-125, 127]
-    constexpr float kRound = 12582912.0f + 127.0f;   // 1.5 * 2^23, plus the bias
-    const float sum = x * 1.44269504f + kRound;      // 1.5 * 2^23 + 127 + k, k = round(x / ln2)
-    const float k = sum - kRound;                    // exact
-    float r = x - k * 0.693145751953125f - k * 1.428606765330187e-06f;  // ln2 split in two for exactness
-    float p = 1 + r * (1 + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+// Lanes: one vector register of floats (16 with AVX-512, 8 with AVX2, 4 with SSE2, which every x86-64
+// has) with the few operations the formulas below use. A formula is written once, as a template, and
+// runs on Lanes in GELU's loops and on one float (or double) everywhere else. GELU writes its vectors
+// by hand because the compiler, vectorising a loop itself, turns the clamp inside exp (std::min and
+// std::max, which must pass a NaN through) into compares and blends and works out the clamped lanes'
+// results separately, every time: for the tanh form GELU had before, that made it 1.4x slower; for the
+// form below, it adds a division that makes denormal numbers, 15x slower (in L1, 1 thread).
+#if defined(__AVX512F__) && !defined(AUTOGRAD_DOUBLE)
+#define LANE_BYTES 64
+#elif defined(__AVX2__) && !defined(AUTOGRAD_DOUBLE)
+#define LANE_BYTES 32
+#elif defined(__SSE2__) && !defined(AUTOGRAD_DOUBLE)
+#define LANE_BYTES 16
+#endif
+#ifdef LANE_BYTES
+// GCC's (and clang's) vector types: + - * / on them are the vector instructions, a float operand is
+// broadcast to every lane, and they are the types __m512, __m256 and __m128 are made of, so the
+// intrinsics take them too.
+typedef float FloatLanes __attribute__((vector_size(LANE_BYTES)));
+typedef int32_t IntLanes __attribute__((vector_size(LANE_BYTES)));
+struct Lanes {
+    static constexpr int kWidth = LANE_BYTES / 4;
+    FloatLanes v;
+    Lanes(FloatLanes a) : v(a) {}
+    Lanes(float a) : v(FloatLanes{} + a) {}
+    static Lanes load(const float* p) {
+        FloatLanes v;
+        std::memcpy(&v, p, sizeof v);
+        return v;
+    }
+    void store(float* p) const { std::memcpy(p, &v, sizeof v); }
+};
+inline Lanes operator+(Lanes a, Lanes b) { return a.v + b.v; }
+inline Lanes operator-(Lanes a, Lanes b) { return a.v - b.v; }
+inline Lanes operator*(Lanes a, Lanes b) { return a.v * b.v; }
+inline Lanes operator/(Lanes a, Lanes b) { return a.v / b.v; }
+inline Lanes shift_into_exponent(Lanes s) { return (FloatLanes)((IntLanes)s.v << 23); }  // each lane's bits
+// What the compiler would not choose well by itself: the min and max instructions (which return their
+// second operand when either is a NaN: x goes second, so a NaN stays NaN), and zeroing lanes by a
+// compare (not-less-than, true for a NaN).
+inline Lanes at_most(Lanes x, float hi) {
+#if LANE_BYTES == 64
+    return _mm512_min_ps(Lanes(hi).v, x.v);
+#elif LANE_BYTES == 32
+    return _mm256_min_ps(Lanes(hi).v, x.v);
+#else
+    return _mm_min_ps(Lanes(hi).v, x.v);
+#endif
+}
+inline Lanes at_least(Lanes x, float lo) {
+#if LANE_BYTES == 64
+    return _mm512_max_ps(Lanes(lo).v, x.v);
+#elif LANE_BYTES == 32
+    return _mm256_max_ps(Lanes(lo).v, x.v);
+#else
+    return _mm_max_ps(Lanes(lo).v, x.v);
+#endif
+}
+inline Lanes clamp(Lanes x, float lo, float hi) { return at_most(at_least(x, lo), hi); }
+inline Lanes zero_where_below(Lanes x, float x0, Lanes value) {  // value, or 0 in the lanes where x < x0
+#if LANE_BYTES == 64
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x.v, Lanes(x0).v, _CMP_NLT_UQ), value.v);
+#elif LANE_BYTES == 32
+    return _mm256_and_ps(_mm256_cmp_ps(x.v, Lanes(x0).v, _CMP_NLT_UQ), value.v);
+#else
+    return _mm_and_ps(_mm_cmpnlt_ps(x.v, Lanes(x0).v), value.v);
+#endif
+}
+#endif
+[[maybe_unused]] inline float clamp(float x, float lo, float hi) { return std::min(std::max(x, lo), hi); }
+[[maybe_unused]] inline real at_most(real x, real hi) { return std::min(x, hi); }
+[[maybe_unused]] inline real zero_where_below(real x, real x0, real value) { return x < x0 ? 0 : value; }
+[[maybe_unused]] inline float shift_into_exponent(float s) {
     int32_t bits;
-    std::memcpy(&bits, &sum, sizeof bits);
-    bits <<= 23;  // the low 9 bits, k + 127 (in [2, 254]), move into the exponent; the rest falls off
-    float two_k;
-    std::memcpy(&two_k, &bits, sizeof two_k);
-    return p * two_k;
+    std::memcpy(&bits, &s, sizeof bits);
+    bits <<= 23;
+    float shifted;
+    std::memcpy(&shifted, &bits, sizeof shifted);
+    return shifted;
 }
 
-// tanh u = 1 - 2 / (e^(2u) + 1): absolute error ~1e-7 everywhere.
-[[maybe_unused]] inline float tanh_for_gelu(float u) { return 1 - 2 / (exp_vectorisable(2 * u) + 1); }
-[[maybe_unused]] inline double tanh_for_gelu(double u) { return std::tanh(u); }
+// e^x for float (one float, or Lanes), written so that the compiler can vectorise a loop of it
+// (std::exp is a library call it cannot): x = k ln2 + r with k an integer and |r| <= ln2/2, then
+// e^x = 2^k e^r, e^r by its Taylor series to r^6 (relative error below 2e-7 on that range) and 2^k by
+// writing k into the exponent bits. Rounding x / ln2 to k takes one addition: past 1.5 * 2^23 a float
+// has no bits below the units, so adding that rounds to the nearest integer, and adding the exponent
+// bias 127 in the same step leaves k + 127 in the sum's lowest bits, ready to be shifted into the
+// exponent field. (A floor and a float-to-int conversion did the same in more instructions: a softmax
+// row's pass is 10-15% faster.)
+template <typename V>
+inline V exp_vectorisable(V x) {
+    x = clamp(x, -87.0f, 88.0f);                     // keep 2^k a normal float: k in [-125, 127]
+    constexpr float kRound = 12582912.0f + 127.0f;   // 1.5 * 2^23, plus the bias
+    const V sum = x * 1.44269504f + kRound;          // 1.5 * 2^23 + 127 + k, k = round(x / ln2)
+    const V k = sum - kRound;                        // exact
+    V r = x - k * 0.693145751953125f - k * 1.428606765330187e-06f;  // ln2 split in two for exactness
+    V p = 1 + r * (1 + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+    // the low 9 bits of sum, k + 127 (in [2, 254]), move into the exponent; the rest falls off
+    return p * shift_into_exponent(sum);
+}
+
 [[maybe_unused]] inline float exp_fast(float x) { return exp_vectorisable(x); }
 [[maybe_unused]] inline double exp_fast(double x) { return std::exp(x); }
+#ifdef LANE_BYTES
+inline Lanes exp_fast(Lanes x) { return exp_vectorisable(x); }
+#endif
 
-// In float, an explicit request to vectorise a loop (the double build calls std::tanh and std::exp,
-// which cannot be vectorised, and clang would warn about the request). The caller has the threads.
+// In float, an explicit request to vectorise a loop (the double build calls std::exp, which cannot be
+// vectorised, and clang would warn about the request). The caller has the threads.
 #ifdef AUTOGRAD_DOUBLE
 #define FLOAT_SIMD
 #define FLOAT_SIMD_SUM_S
@@ -64,8 +143,36 @@ inline float exp_vectorisable(float x) {
 #define FLOAT_SIMD_SUM_S _Pragma("omp simd reduction(+ : s)")  // adds into the variable named s
 #endif
 
+// GELU, written as GELU(x) = x sigma(2u) = x / (1 + e^(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3): the
+// same function as GPT-2's 0.5 x (1 + tanh u), since 0.5 (1 + tanh u) = sigma(2u). One exponential
+// and one division a value, and no 1 + tanh u that cancels to nothing for very negative x.
+// With q = sigma(2u) = 1 / (1 + e) and e = e^(-2u), so that 1 - q = e q:
+//   GELU'(x) = q + x q (1 - q) 2u'(x) = q (1 + w e q),  w = x 2u'(x) = x 2 sqrt(2/pi) (1 + 3 0.044715 x^2)
 constexpr real kGeluS = (real)0.7978845608028654;  // sqrt(2 / pi)
 constexpr real kGeluK = (real)0.044715;
+
+// Below x = -9, GELU(x) and GELU'(x) are smaller than 1e-26 and are returned as 0: they would come out
+// there as tiny numbers (and past x = -10 as denormal ones, which are slow unless denormals are
+// flushed, and which dy * GELU'(x) would make for any small dy). So e^(-2u) is capped at e^80, which
+// keeps q and everything made from it normal, and the lanes below -9 are then set to 0.
+constexpr real kGeluZeroBelow = -9;
+
+// e^(-2u), at most e^80 (never inf, so e q is never inf * 0)
+template <typename V>
+inline V gelu_e(V x) {
+    return exp_fast(at_most(x * ((-2 * kGeluS) + (-2 * kGeluS * kGeluK) * (x * x)), 80.0f));
+}
+template <typename V>
+inline V gelu_value(V x) {
+    return zero_where_below(x, kGeluZeroBelow, x / (1 + gelu_e(x)));
+}
+template <typename V>
+inline V gelu_slope(V x) {  // GELU'(x)
+    const V e = gelu_e(x), q = 1 / (1 + e);
+    const V c = at_most(x, 1e9f);  // in w, x is capped: w would overflow, and w e q < 1e-11 past 1e9
+    const V w = c * ((2 * kGeluS) + (6 * kGeluS * kGeluK) * (c * c));
+    return zero_where_below(x, kGeluZeroBelow, q * (1 + w * (e * q)));  // e q = 1 - q <= 1; w e could overflow
+}
 
 }  // namespace
 
@@ -135,39 +242,56 @@ void in_pieces(int64_t n, const real* in1, const real* in2, real* dst, bool stre
     }
 }
 
-void gelu_forward(const real* x, real* y, int64_t n) {
-    in_pieces(n, x, nullptr, y, true, [=](int64_t begin, int64_t end, real* out, int64_t shift) {
+namespace {
+// y = GELU(x) over a span, and dx = dy GELU'(x) (or dx += ...): whole vectors of Lanes, then the
+// values left over one at a time, with the same formulas
+void gelu_forward_span(const real* x, real* y, int64_t n) {
+    int64_t i = 0;
+#ifdef LANE_BYTES
+    for (; i + Lanes::kWidth <= n; i += Lanes::kWidth) gelu_value(Lanes::load(x + i)).store(y + i);
+#else
 FLOAT_SIMD
-        for (int64_t i = begin; i < end; ++i) {
-            real v = x[i];
-            real t = tanh_for_gelu(kGeluS * (v + kGeluK * v * v * v));
-            out[i - shift] = real(0.5) * v * (1 + t);
-        }
-    });
+#endif
+    for (int64_t j = i; j < n; ++j) y[j] = gelu_value(x[j]);
 }
 
-namespace {
-// dx += dy * GELU'(x), or dx = ...: into a new buffer (not read at all, so it may stream), or over dy
-// itself (dx == dy: each value is read, then written, in place; no streaming)
 template <bool kAdd>
-void gelu_backward_loop(const real* x, const real* dy, real* dx, int64_t n) {
-    in_pieces(n, x, dy, dx, !kAdd && dx != dy, [=](int64_t begin, int64_t end, real* out, int64_t shift) {
+void gelu_backward_span(const real* x, const real* dy, real* dx, int64_t n) {
+    int64_t i = 0;
+#ifdef LANE_BYTES
+    for (; i + Lanes::kWidth <= n; i += Lanes::kWidth) {
+        Lanes d = Lanes::load(dy + i) * gelu_slope(Lanes::load(x + i));
+        (kAdd ? Lanes::load(dx + i) + d : d).store(dx + i);
+    }
+#else
 FLOAT_SIMD
-        for (int64_t i = begin; i < end; ++i) {
-            real v = x[i];
-            real t = tanh_for_gelu(kGeluS * (v + kGeluK * v * v * v));  // recomputed: cheaper than storing it
-            real d = real(0.5) * (1 + t) + real(0.5) * v * (1 - t * t) * kGeluS * (1 + 3 * kGeluK * v * v);
-            out[i - shift] = kAdd ? dx[i] + dy[i] * d : dy[i] * d;
-        }
-    });
+#endif
+    for (int64_t j = i; j < n; ++j) {
+        const real d = dy[j] * gelu_slope(x[j]);
+        dx[j] = kAdd ? dx[j] + d : d;
+    }
 }
 }  // namespace
 
+void gelu_forward(const real* x, real* y, int64_t n) {
+    in_pieces(n, x, nullptr, y, true, [=](int64_t begin, int64_t end, real* out, int64_t shift) {
+        gelu_forward_span(x + begin, out + begin - shift, end - begin);
+    });
+}
+
+// dx += dy * GELU'(x), or dx = ...: into a new buffer (not read at all, so it may stream), or over dy
+// itself (dx == dy: each value is read, then written, in place; no streaming). GELU'(x) is computed
+// again from x: a few vector instructions, cheaper than writing it to memory in forward and reading it
+// back.
 void gelu_backward(const real* x, const real* dy, real* dx, int64_t n, bool accumulate) {
-    if (accumulate)
-        gelu_backward_loop<true>(x, dy, dx, n);
-    else
-        gelu_backward_loop<false>(x, dy, dx, n);
+    const bool stream = !accumulate && dx != dy;
+    in_pieces(n, x, dy, dx, stream, [=](int64_t begin, int64_t end, real* out, int64_t shift) {
+        real* to = out + begin - shift;
+        if (accumulate)
+            gelu_backward_span<true>(x + begin, dy + begin, to, end - begin);
+        else
+            gelu_backward_span<false>(x + begin, dy + begin, to, end - begin);
+    });
 }
 
 // ---------------------------------------------------------------------------------------------------

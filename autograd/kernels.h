@@ -24,12 +24,14 @@ void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, c
 // Which micro-kernel gemm was built with, e.g. "avx512 12x32" (chosen at build time by the -m flags).
 const char* gemm_kernel_name();
 
-// GELU, tanh approximation, over n values: y = 0.5 x (1 + t), t = tanh(sqrt(2/pi) (x + 0.044715 x^3)).
-// The backward computes t again from x (a few vector instructions, cheaper than writing t to memory
-// in forward and reading it back):
-//   dx += dy * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2))
-// In the float build tanh comes from a vectorisable exp (absolute error ~1e-7, which is all GELU needs,
-// as t only ever appears next to 1); in the double build from std::tanh, for the gradient checks.
+// GELU, tanh approximation, over n values: y = 0.5 x (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3),
+// computed as y = x / (1 + e^(-2u)), the same function with one exponential, one division and no
+// cancellation. The backward computes e^(-2u) again from x (a few vector instructions, cheaper than
+// writing it to memory in forward and reading it back):
+//   dx += dy * q (1 + w e q),  e = e^(-2u), q = 1 / (1 + e), w = 2 sqrt(2/pi) x (1 + 3 * 0.044715 x^2)
+// In the float build the exponential is kernels.cpp's own, which vectorises (absolute error ~2e-7 in y
+// and dx); in the double build it is std::exp, for the gradient checks. Below x = -9 both are returned
+// as 0 (they are under 1e-26 there; computing them would only make slow denormal numbers).
 // gelu_backward adds into dx, or with accumulate = false stores into it (a new gradient buffer, or dy
 // itself: dx == dy computes in place).
 // Past the caches (over kFarBytes), y and a stored dx are written with streaming stores (see below).

@@ -242,8 +242,9 @@ Tensor relu(const Tensor& x) {
 // GELU, tanh approximation (Hendrycks & Gimpel 2016), as in GPT-2:
 //   y = 0.5 x (1 + tanh(u)),  u = s (x + 0.044715 x^3),  s = sqrt(2/pi)
 //   dy/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) s (1 + 3 * 0.044715 x^2)
-// A fused op: both loops live in kernels.cpp, where they vectorise (GELU runs on the 4C-wide MLP
-// activations, the largest tensors of a step). Backward needs only x: it recomputes tanh(u).
+// A fused op: both loops live in kernels.cpp, which computes the same function as x sigma(2u) (as
+// 0.5 (1 + tanh u) = sigma(2u)), by hand in vector registers (GELU runs on the 4C-wide MLP
+// activations, the largest tensors of a step). Backward needs only x: it recomputes e^(-2u).
 Tensor gelu(const Tensor& x) {
     Tensor out = Tensor::empty(x.shape());
     gelu_forward(x.data(), out.data(), x.numel());

@@ -1,6 +1,7 @@
 // The float build's fused elementwise kernels against double-precision formulas.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "../../autograd/kernels.h"
@@ -9,7 +10,8 @@
 
 using namespace ag;
 
-TEST_CASE("float GELU (vectorised tanh) matches the double formula, forward and backward", "[kernels]") {
+TEST_CASE("float GELU (hand-vectorised, sigmoid form) matches the double tanh formula, forward and backward",
+          "[kernels]") {
     const int n = 200001;  // big enough for the threaded path, odd for the loop tails
     std::vector<float> x(n), y(n), dy(n), dx(n, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -18,7 +20,7 @@ TEST_CASE("float GELU (vectorised tanh) matches the double formula, forward and 
     }
     gelu_forward(x.data(), y.data(), n);
     gelu_backward(x.data(), dy.data(), dx.data(), n);
-    double worst_y = 0, worst_dx = 0;
+    double worst_y = 0, worst_dx = 0, worst_tiny = 0;
     const double s = 0.7978845608028654, k = 0.044715;
     for (int i = 0; i < n; ++i) {
         double v = x[i], th = std::tanh(s * (v + k * v * v * v));
@@ -26,9 +28,47 @@ TEST_CASE("float GELU (vectorised tanh) matches the double formula, forward and 
         double d_ref = 0.5 * (1 + th) + 0.5 * v * (1 - th * th) * s * (1 + 3 * k * v * v);
         worst_y = std::max(worst_y, std::fabs(y[i] - y_ref) / std::max(1.0, std::fabs(y_ref)));
         worst_dx = std::max(worst_dx, std::fabs(dx[i] - d_ref));
+        if (v < -4 && v >= -9) {  // tiny outputs, 1e-28 to 1e-4: relative to themselves, against x sigma(2u)
+            double exact = v / (1 + std::exp(-2 * s * (v + k * v * v * v)));
+            worst_tiny = std::max(worst_tiny, std::fabs(y[i] - exact) / std::fabs(exact));
+        }
+        if (v < -9) {  // below 1e-26: exactly 0 (no denormal numbers made)
+            REQUIRE(y[i] == 0.0f);
+            REQUIRE(dx[i] == 0.0f);
+        }
     }
-    CHECK(worst_y < 1e-6);
-    CHECK(worst_dx < 4e-6);  // float's own rounding of the derivative's terms (each up to ~5) is ~1e-6
+    CHECK(worst_y < 3e-7);   // measured 1.3e-7 (the tanh form was at 3e-7)
+    CHECK(worst_dx < 5e-7);  // measured 2.4e-7 (the tanh form was at 2e-6)
+    CHECK(worst_tiny < 1e-5);  // x sigma(2u) loses no digits to cancellation (0.5 x (1 + tanh u) lost all)
+}
+
+TEST_CASE("float GELU: NaN stays NaN, infinities and huge inputs give the limits, in vector lanes and tails",
+          "[kernels]") {
+    const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+    const std::vector<float> special = {nan, inf, -inf, 1e30f, -1e30f, 3e38f, -3e38f, 0.0f, -20.0f, 20.0f};
+    // 42 values: the specials at many positions in vectors of 16, 8 or 4 lanes, and all ten of them in
+    // the tail after two vectors of 16
+    std::vector<float> x(42), y(42), ones(42, 1.0f), dx(42);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = special[i % special.size()];
+    gelu_forward(x.data(), y.data(), (int64_t)x.size());
+    gelu_backward(x.data(), ones.data(), dx.data(), (int64_t)x.size(), false);
+    for (size_t i = 0; i < x.size(); ++i) {
+        INFO("x = " << x[i]);
+        const float v = x[i];
+        if (std::isnan(v)) {
+            CHECK(std::isnan(y[i]));
+            CHECK(std::isnan(dx[i]));
+        } else if (v > 0) {  // GELU(x) = x, GELU'(x) = 1
+            CHECK(y[i] == v);
+            CHECK(dx[i] == 1.0f);
+        } else if (v < 0) {  // 0 and 0
+            CHECK(y[i] == 0.0f);
+            CHECK(dx[i] == 0.0f);
+        } else {
+            CHECK(y[i] == 0.0f);
+            CHECK(dx[i] == 0.5f);
+        }
+    }
 }
 
 TEST_CASE("GELU backward stores, adds or overwrites dy, and arrays past the caches (prefetched, streamed) give the same values",
