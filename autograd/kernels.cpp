@@ -65,25 +65,17 @@ inline Lanes operator/(Lanes a, Lanes b) { return a.v / b.v; }
 inline Lanes shift_into_exponent(Lanes s) { return (FloatLanes)((IntLanes)s.v << 23); }  // each lane's bits
 // What the compiler would not choose well by itself: the min and max instructions (which return their
 // second operand when either is a NaN: x goes second, so a NaN stays NaN), and zeroing lanes by a
-// compare (not-less-than, true for a NaN).
-inline Lanes at_most(Lanes x, float hi) {
+// compare (not-less-than, true for a NaN). INTRINSIC(min_ps) is _mm512_min_ps, _mm256_min_ps or
+// _mm_min_ps.
 #if LANE_BYTES == 64
-    return _mm512_min_ps(Lanes(hi).v, x.v);
+#define INTRINSIC(name) _mm512_##name
 #elif LANE_BYTES == 32
-    return _mm256_min_ps(Lanes(hi).v, x.v);
+#define INTRINSIC(name) _mm256_##name
 #else
-    return _mm_min_ps(Lanes(hi).v, x.v);
+#define INTRINSIC(name) _mm_##name
 #endif
-}
-inline Lanes at_least(Lanes x, float lo) {
-#if LANE_BYTES == 64
-    return _mm512_max_ps(Lanes(lo).v, x.v);
-#elif LANE_BYTES == 32
-    return _mm256_max_ps(Lanes(lo).v, x.v);
-#else
-    return _mm_max_ps(Lanes(lo).v, x.v);
-#endif
-}
+inline Lanes at_most(Lanes x, float hi) { return INTRINSIC(min_ps)(Lanes(hi).v, x.v); }
+inline Lanes at_least(Lanes x, float lo) { return INTRINSIC(max_ps)(Lanes(lo).v, x.v); }
 inline Lanes clamp(Lanes x, float lo, float hi) { return at_most(at_least(x, lo), hi); }
 inline Lanes zero_where_below(Lanes x, float x0, Lanes value) {  // value, or 0 in the lanes where x < x0
 #if LANE_BYTES == 64
