@@ -194,20 +194,22 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int 
     });
 }
 
-// The sum over j < n of term(j), in 64 running sums (term j into sum j % 64), folded by halves at the
-// end. The compiler keeps the sums in four vector registers: four chains of additions in flight, where
-// a simd reduction is one chain (48 dependent vector additions for a row of 768) and then 16 scalar
-// additions one after another. Each sum adds n/64 terms, so rounding stays at float's level.
+// The sum over j < n of term(j), in 64 running sums (term j into sum j % 64), folded to 16 in one step
+// and then by halves. The compiler keeps the sums in four vector registers: four chains of additions in
+// flight, where a simd reduction is one chain (48 dependent vector additions for a row of 768). Each
+// sum adds n/64 terms, so rounding stays at float's level. (Folding the 64 by halves from the start
+// made a row of 128 take 16.5 ns instead of 9.3; the simd reduction takes 8.5 there, 29.5 for 768.)
 template <typename Term>
 static real row_sum(int64_t n, Term term) {
-    constexpr int kSums = 64;
-    real s[kSums] = {};
+    constexpr int kSums = 64, kLanes = 16;
+    real s[kSums] = {}, lane[kLanes];
     int64_t j = 0;
     for (; j + kSums <= n; j += kSums)
         for (int k = 0; k < kSums; ++k) s[k] += term(j + k);
-    for (int half = kSums / 2; half >= 1; half /= 2)
-        for (int k = 0; k < half; ++k) s[k] += s[k + half];
-    real total = s[0];
+    for (int k = 0; k < kLanes; ++k) lane[k] = (s[k] + s[k + 16]) + (s[k + 32] + s[k + 48]);
+    for (int half = kLanes / 2; half >= 1; half /= 2)
+        for (int k = 0; k < half; ++k) lane[k] += lane[k + half];
+    real total = lane[0];
     for (; j < n; ++j) total += term(j);
     return total;
 }
