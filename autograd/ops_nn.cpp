@@ -195,10 +195,11 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int 
 }
 
 // The sum over j < n of term(j), in 64 running sums (term j into sum j % 64), folded to 16 in one step
-// and then by halves. The compiler keeps the sums in four vector registers: four chains of additions in
-// flight, where a simd reduction is one chain (48 dependent vector additions for a row of 768). Each
-// sum adds n/64 terms, so rounding stays at float's level. (Folding the 64 by halves from the start
-// made a row of 128 take 16.5 ns instead of 9.3; the simd reduction takes 8.5 there, 29.5 for 768.)
+// and then by halves. The compiler keeps the sums in vector registers (four of AVX-512's): independent
+// chains of additions in flight, where a simd reduction is one chain (48 dependent vector additions
+// for a row of 768). Each sum adds n/64 terms, so rounding stays at float's level. (Folding the 64 by
+// halves from the start made a row of 128 take 16.5 ns instead of 9.3; the simd reduction takes 8.5
+// there, 29.5 for 768.)
 template <typename Term>
 static real row_sum(int64_t n, Term term) {
     constexpr int kSums = 64, kLanes = 16;
