@@ -115,8 +115,8 @@ inline double sum_of(Lanes a) {  // the lanes added up, in double
 // exponent field. (A floor and a float-to-int conversion did the same in more instructions: a softmax
 // row's pass is 10-15% faster.)
 template <typename V>
-inline V exp_vectorisable(V x) {
-    x = clamp(x, -87.0f, 88.0f);                     // keep 2^k a normal float: k in [-125, 127]
+inline V exp_vectorisable(V x, float hi = 88.0f) {  // (GELU asks for a lower cap: e^x is then e^hi above hi)
+    x = clamp(x, -87.0f, hi);                        // keep 2^k a normal float: k in [-125, 127]
     constexpr float kRound = 12582912.0f + 127.0f;   // 1.5 * 2^23, plus the bias
     const V sum = x * 1.44269504f + kRound;          // 1.5 * 2^23 + 127 + k, k = round(x / ln2)
     const V k = sum - kRound;                        // exact
@@ -159,7 +159,10 @@ constexpr real kGeluZeroBelow = -9;
 // e^(-2u), at most e^80 (never inf, so e q is never inf * 0)
 template <typename V>
 inline V gelu_e(V x) {
-    return exp_fast(at_most(x * ((-2 * kGeluS) + (-2 * kGeluS * kGeluK) * (x * x)), 80.0f));
+    return exp_vectorisable(x * ((-2 * kGeluS) + (-2 * kGeluS * kGeluK) * (x * x)), 80.0f);
+}
+[[maybe_unused]] inline double gelu_e(double x) {
+    return std::exp(std::min(x * ((-2 * kGeluS) + (-2 * kGeluS * kGeluK) * (x * x)), 80.0));
 }
 template <typename V>
 inline V gelu_value(V x) {
