@@ -156,14 +156,16 @@ constexpr real kGeluK = (real)0.044715;
 // keeps q and everything made from it normal, and the lanes below -9 are then set to 0.
 constexpr real kGeluZeroBelow = -9;
 
+template <typename V>
+inline V minus_two_u(V x) {
+    return x * ((-2 * kGeluS) + (-2 * kGeluS * kGeluK) * (x * x));
+}
 // e^(-2u), at most e^80 (never inf, so e q is never inf * 0)
 template <typename V>
 inline V gelu_e(V x) {
-    return exp_vectorisable(x * ((-2 * kGeluS) + (-2 * kGeluS * kGeluK) * (x * x)), 80.0f);
+    return exp_vectorisable(minus_two_u(x), 80.0f);
 }
-[[maybe_unused]] inline double gelu_e(double x) {
-    return std::exp(std::min(x * ((-2 * kGeluS) + (-2 * kGeluS * kGeluK) * (x * x)), 80.0));
-}
+[[maybe_unused]] inline double gelu_e(double x) { return std::exp(std::min(minus_two_u(x), 80.0)); }
 template <typename V>
 inline V gelu_value(V x) {
     return zero_where_below(x, kGeluZeroBelow, x / (1 + gelu_e(x)));
@@ -398,16 +400,16 @@ FLOAT_SIMD
 void scale_into(const real* src, real u, real* dst, int64_t n, bool accumulate) {
     // As above, a product that would be denormal is 0: |src_j| below (smallest normal) / |u|; a NaN stays.
     const real tiny = u != 0 ? std::numeric_limits<real>::min() / std::fabs(u) : std::numeric_limits<real>::max();
+    auto scaled = [=](real v) { return (std::fabs(v) < tiny ? real(0) : v) * u; };
     if (accumulate)
         in_pieces(n, src, dst, dst, false, [=](int64_t begin, int64_t end, real* out, int64_t shift) {
 FLOAT_SIMD
-            for (int64_t i = begin; i < end; ++i)
-                out[i - shift] = dst[i] + (std::fabs(src[i]) < tiny ? real(0) : src[i]) * u;
+            for (int64_t i = begin; i < end; ++i) out[i - shift] = dst[i] + scaled(src[i]);
         });
     else
         in_pieces(n, src, nullptr, dst, src != dst, [=](int64_t begin, int64_t end, real* out, int64_t shift) {
 FLOAT_SIMD
-            for (int64_t i = begin; i < end; ++i) out[i - shift] = (std::fabs(src[i]) < tiny ? real(0) : src[i]) * u;
+            for (int64_t i = begin; i < end; ++i) out[i - shift] = scaled(src[i]);
         });
 }
 

@@ -194,6 +194,11 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int 
     });
 }
 
+// ---------------------------------------------------------------------------------------------------
+// LayerNorm over the last axis (Ba, Kiros & Hinton 2016), per row of C values:
+//   mu = mean(x), var = mean((x - mu)^2), rstd = 1 / sqrt(var + eps), xhat = (x - mu) * rstd
+//   y = xhat * gain + bias
+
 // The sum over j < n of term(j), in 64 running sums (term j into sum j % 64), folded to 16 in one step
 // and then by halves. The compiler keeps the sums in vector registers (four of AVX-512's): independent
 // chains of additions in flight, where a simd reduction is one chain (48 dependent vector additions
@@ -215,10 +220,6 @@ static real row_sum(int64_t n, Term term) {
     return total;
 }
 
-// ---------------------------------------------------------------------------------------------------
-// LayerNorm over the last axis (Ba, Kiros & Hinton 2016), per row of C values:
-//   mu = mean(x), var = mean((x - mu)^2), rstd = 1 / sqrt(var + eps), xhat = (x - mu) * rstd
-//   y = xhat * gain + bias
 Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real eps) {
     need_last_axis("layernorm", x);
     int64_t C = x.size(-1), rows = x.numel() / C;
