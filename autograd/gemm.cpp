@@ -1,14 +1,11 @@
 // gemm.cpp: matrix multiply, plainly and quickly.
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
-#include <memory>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include "simd.h"
 
+#include "bf16.h"
+#include "gemm_loops.h"
 #include "kernels.h"
 
 namespace ag {
@@ -36,60 +33,15 @@ void gemm_reference(bool transpose_a, bool transpose_b, int64_t M, int64_t N, in
 }
 
 // ---------------------------------------------------------------------------------------------------
-// The optimised kernel, in the shape of Goto & van de Geijn (2008), "Anatomy of high-performance
-// matrix multiplication", with the loop order of the BLIS papers (Van Zee & van de Geijn 2015):
-//
-//   for each column block of NC            (jc)
-//     for each inner slice of KC           (pc)   pack op(B)[pc, jc] (KC x NC) into b_pack
-//       for each row block of MC           (ic)   pack op(A)[ic, pc] (MC x KC) into a_pack
-//         for each column panel of NR      (jr)   this KC x NR sliver of b_pack stays in L1
-//           for each row panel of MR       (ir)   this MR x KC sliver of a_pack streams from L2
-//             micro-kernel: C[ir, jr] (MR x NR) += a sliver times b sliver, held in registers
-//
-// Packing copies each operand into the exact order the micro-kernel reads it, so the micro-kernel
-// only ever walks two contiguous arrays; it also absorbs the transposes (op(A), op(B) always come out
-// the same) and pads ragged edges with zeros. Each packed element is used MC or NC times, so the copy
-// is cheap next to the 2*MC*NC*KC flops it feeds.
-//
-// A thread with few rows of C (GPT-2's 256 tokens per step) runs a second loop nest instead, in which
-// all of its rows of A stay packed and B streams past them once (gemm_few_rows, below). In both, the
-// micro-kernel also prefetches what the next pack will read.
-//
-// Threads (OpenMP) split C into one rectangle each, cutting whichever side makes less repeated
-// packing; each thread then runs the loops above on its rectangle with its own buffers, so threads
-// never write the same element and need no locks or barriers.
+// The optimised kernel: Goto/BLIS blocking, packing, a register-blocked micro-kernel, OpenMP over
+// rectangles of C. The loop nests and the thread grid are in gemm_loops.h, shared with gemm_bf16; this
+// file supplies what they run for fp32: the micro-kernels, the packing and the block sizes (Fp32Kernel,
+// at the end), and the portable bf16 path, which is the same on rounded packs.
 
 namespace {
 
-// ---- prefetching the next pack's source.
-//
-// A pack reads its source from L3 or memory, and one core keeps only about 16 cache misses in flight,
-// so a pack that waits for its own lines runs at the memory's latency, not its bandwidth: packing the
-// output layer's 154 MB weight took 12-15% of that product's time. Instead, while the micro-kernel
-// computes on the current packs, it requests the lines the next pack will read, one every 4 steps (a
-// few in flight at a time, never enough to stall it), into L2.
-//
-// Stream: `runs` runs of `per_run` 64-byte lines, `stride` bytes apart, from `base`; one() requests the
-// next line. Prefetch: two streams, the one needed sooner first.
-struct Stream {
-    const char* base = nullptr;
-    int64_t stride = 0, per_run = 1, run = 0, line = 0, left = 0;  // left: lines not yet requested
-    void one() {
-        __builtin_prefetch(base + run * stride + line * 64, 0, 2);  // 2: into L2 (prefetcht1)
-        if (++line == per_run) line = 0, ++run;
-        --left;
-    }
-};
-struct Prefetch {
-    Stream* first;
-    Stream* then;
-    void one() {
-        if (first->left > 0)
-            first->one();
-        else if (then->left > 0)
-            then->one();
-    }
-};
+using gemm_loops::Prefetch;
+using gemm_loops::Stream;
 
 // ---- register blocking: the micro-kernel, one per instruction set, chosen at build time.
 //
@@ -166,32 +118,6 @@ bool short_tile(int64_t rows, int64_t kc, const float* a, const float* b, float*
     }
 }
 
-// Transpose a 16 x 16 block held in 16 registers (r[i] = row i) in place, so that r[q] = column q:
-// interleave 32-bit pairs of rows, then 64-bit pairs, then shuffle 128-bit quarters between registers.
-void transpose16(__m512 r[16]) {
-    __m512 t[16], u[16];
-    for (int i = 0; i < 16; i += 2) {  // t[i] = r[i][0] r[i+1][0] r[i][1] r[i+1][1] ..., per 128-bit quarter
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int g = 0; g < 16; g += 4) {  // u[g + k], quarter L: rows g..g+3 of column 4L + k
-        u[g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[g]), _mm512_castps_pd(t[g + 2])));
-        u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[g]), _mm512_castps_pd(t[g + 2])));
-        u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[g + 1]), _mm512_castps_pd(t[g + 3])));
-        u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[g + 1]), _mm512_castps_pd(t[g + 3])));
-    }
-    for (int k = 0; k < 4; ++k) {  // gather quarter L of u[k], u[4 + k], u[8 + k], u[12 + k] into column 4L + k
-        __m512 lo01 = _mm512_shuffle_f32x4(u[k], u[4 + k], _MM_SHUFFLE(1, 0, 1, 0));
-        __m512 lo23 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], _MM_SHUFFLE(1, 0, 1, 0));
-        __m512 hi01 = _mm512_shuffle_f32x4(u[k], u[4 + k], _MM_SHUFFLE(3, 2, 3, 2));
-        __m512 hi23 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], _MM_SHUFFLE(3, 2, 3, 2));
-        r[0 + k] = _mm512_shuffle_f32x4(lo01, lo23, _MM_SHUFFLE(2, 0, 2, 0));
-        r[4 + k] = _mm512_shuffle_f32x4(lo01, lo23, _MM_SHUFFLE(3, 1, 3, 1));
-        r[8 + k] = _mm512_shuffle_f32x4(hi01, hi23, _MM_SHUFFLE(2, 0, 2, 0));
-        r[12 + k] = _mm512_shuffle_f32x4(hi01, hi23, _MM_SHUFFLE(3, 1, 3, 1));
-    }
-}
-
 #elif defined(__AVX2__) && defined(__FMA__) && !defined(AUTOGRAD_DOUBLE)
 
 constexpr int64_t MR = 6, NR = 16;
@@ -248,7 +174,7 @@ bool short_tile(int64_t, int64_t, const real*, const real*, real*, int64_t, bool
 #endif
 
 // ---- cache blocking, tuned on the AVX-512 machine on GPT-2's products (MC = 192 beat 264), before
-// their 256-row ones moved to the few-rows nest below; the weight gradients, thousands of rows, still
+// their 256-row ones moved to the few-rows nest (gemm_loops.h); the weight gradients, thousands of rows, still
 // run here. The MC x KC block of a (192 x 512 floats, 384 KB; 576 KB at KC 768) sits in L2 and is swept
 // once per sliver of b; a KC x NR sliver of b (64-96 KB) is reused by every sliver of a from L1/L2; the
 // KC x NC block of b goes through L2/L3. A big KC means C, read and written once per KC slice, moves
@@ -257,22 +183,6 @@ bool short_tile(int64_t, int64_t, const real*, const real*, real*, int64_t, bool
 constexpr int64_t KC = 512, KC_WHOLE = 768;
 constexpr int64_t MC = 16 * MR;   // 192 rows for AVX-512
 constexpr int64_t NC = 128 * NR;  // 4096 columns for AVX-512
-
-// A 64-byte aligned scratch buffer per thread, grown on demand and kept for the next call.
-real* scratch(int which, int64_t n) {
-    struct Buffer {
-        std::unique_ptr<real, decltype(&std::free)> data{nullptr, &std::free};
-        int64_t size = 0;
-    };
-    static thread_local Buffer buffers[2];
-    Buffer& buf = buffers[which];
-    if (buf.size < n) {
-        size_t bytes = (n * sizeof(real) + 63) / 64 * 64;
-        buf.data.reset(static_cast<real*>(std::aligned_alloc(64, bytes)));
-        buf.size = n;
-    }
-    return buf.data.get();
-}
 
 // Copy a block that is stored transposed: out[p * W + j] = src[j * ld + p] for p < kc and j < rows,
 // and 0 for rows <= j < W. Both packs need it for a row-major operand read along its rows.
@@ -288,7 +198,7 @@ void pack_transposed(const real* src, int64_t ld, int64_t rows, int64_t kc, int6
             __m512 r[16];
             for (int64_t i = 0; i < 16; ++i)
                 r[i] = j0 + i < rows ? _mm512_maskz_loadu_ps(along, src + (j0 + i) * ld + p0) : _mm512_setzero_ps();
-            transpose16(r);
+            gemm_loops::transpose16(r);
             for (int64_t q = 0; q < steps; ++q) _mm512_mask_storeu_ps(out + (p0 + q) * W + j0, lanes, r[q]);
         }
     }
@@ -337,137 +247,60 @@ void pack_b(const real* B, bool tb, int64_t N, int64_t K, int64_t j0, int64_t nc
     pack_slivers<NR>(B, !tb, N, K, j0, nc, p0, kc, out);
 }
 
-// The lines pack_slivers(X, by_step, lines, K, first, count, p0, kc) will read, as a Stream: by step,
-// kc runs of `count` values, `lines` apart; otherwise `count` runs of kc values, K apart. A run that
-// does not start on a line boundary may touch one line more.
-Stream lines_of(const real* X, bool by_step, int64_t lines, int64_t K, int64_t first, int64_t count, int64_t p0,
-                int64_t kc) {
-    Stream s;
-    if (count <= 0 || kc <= 0) return s;
-    const real* base = by_step ? X + p0 * lines + first : X + first * K + p0;
-    int64_t runs = by_step ? kc : count, len = by_step ? count : kc;
-    s.base = reinterpret_cast<const char*>(base);
-    s.stride = (by_step ? lines : K) * (int64_t)sizeof(real);
-    bool aligned = reinterpret_cast<uintptr_t>(base) % 64 == 0 && s.stride % 64 == 0;
-    s.per_run = (len * (int64_t)sizeof(real) + 63) / 64 + (aligned ? 0 : 1);
-    s.left = runs * s.per_run;
-    return s;
-}
-Stream next_a(const real* A, bool ta, int64_t M, int64_t K, int64_t i0, int64_t rows, int64_t p0, int64_t kc) {
-    return lines_of(A, ta, M, K, i0, rows, p0, kc);
-}
-Stream next_b(const real* B, bool tb, int64_t N, int64_t K, int64_t j0, int64_t cols, int64_t p0, int64_t kc) {
-    return lines_of(B, !tb, N, K, j0, cols, p0, kc);
-}
-
-// One tile of C, `rows` x `cols` (at most MR x NR) at c: a full tile, a short one, or a ragged edge
-// computed aside and copied in.
-void tile(int64_t kc, const real* a, const real* b, real* c, int64_t ldc, int64_t rows, int64_t cols, bool add,
-          Prefetch& pf) {
-    if (rows == MR && cols == NR) {
-        micro_kernel(kc, a, b, c, ldc, add, pf);
-    } else if (cols == NR && short_tile(rows, kc, a, b, c, ldc, add, pf)) {
-        // done: the bottom rows of C, at their own cost
-    } else {
-        alignas(64) real edge[MR * NR];
-        micro_kernel(kc, a, b, edge, NR, false, pf);
-        for (int64_t i = 0; i < rows; ++i)
-            for (int64_t j = 0; j < cols; ++j)
-                c[i * ldc + j] = add ? c[i * ldc + j] + edge[i * NR + j] : edge[i * NR + j];
-    }
-}
-
-// C[i0:i1, j0:j1] (+)= op(A)[i0:i1, :] @ op(B)[:, j0:j1], on the calling thread: the five loops above.
-// The first row block packs each sliver of B just before its first use. While a block computes, the
-// micro-kernel prefetches the next sliver of B (first row block only) and the next block of A.
-void gemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A, const real* B, real* C,
-                bool accumulate, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
-    const int64_t kc_step = K <= KC_WHOLE ? K : KC;
-    real* a_pack = scratch(0, MC * kc_step);
-    real* b_pack = scratch(1, kc_step * std::min(NC, (j1 - j0 + NR - 1) / NR * NR));
-    for (int64_t jc = j0; jc < j1; jc += NC) {
-        int64_t nc = std::min(NC, j1 - jc);
-        for (int64_t pc = 0; pc < K; pc += kc_step) {
-            int64_t kc = std::min(kc_step, K - pc);
-            bool add = accumulate || pc > 0;  // the first slice overwrites C unless accumulating
-            for (int64_t ic = i0; ic < i1; ic += MC) {
-                int64_t mc = std::min(MC, i1 - ic);
-                pack_a(A, ta, M, K, ic, mc, pc, kc, a_pack);
-                Stream a_next = next_a(A, ta, M, K, ic + MC, std::min(MC, i1 - ic - MC), pc, kc);
-                for (int64_t jr = 0; jr < nc; jr += NR) {
-                    const real* b = b_pack + jr * kc;
-                    int64_t cols = std::min(NR, nc - jr);
-                    Stream b_next;
-                    if (ic == i0) {
-                        pack_b(B, tb, N, K, jc + jr, cols, pc, kc, b_pack + jr * kc);
-                        b_next = next_b(B, tb, N, K, jc + jr + NR, std::min(NR, nc - jr - NR), pc, kc);
-                    }
-                    Prefetch pf{&b_next, &a_next};
-                    for (int64_t ir = 0; ir < mc; ir += MR)
-                        tile(kc, a_pack + ir * kc, b, C + (ic + ir) * N + jc + jr, N, std::min(MR, mc - ir), cols,
-                             add, pf);
-                }
-            }
-        }
-    }
-}
-
-// The same product when the thread has few rows (up to FEW_ROWS; GPT-2's 256 tokens per step): A is
-// the small operand, so all its rows are packed at once, in chunks of K of at most A_CHUNK_BYTES that
-// stay in L2, and B streams past them once, one sliver at a time, in slices of KS steps that fit in
-// L1 (KS x NR floats: 32 KB for AVX-512). Each slice of B meets every row of A the moment it is packed,
-// and the prefetcher fetches the next slice meanwhile, so B's source is read once, overlapped with the
-// arithmetic. Measured on the output layer's forward (256 x 50304 x 768, 2 threads): 74-76% -> 83-85%
-// of peak; GPT-2's other 256-row products gained 2-6 points.
+// The few-rows nest (gemm_loops.h): up to FEW_ROWS rows per thread; A packed in chunks of K of at most
+// A_CHUNK_BYTES (in L2); B in slices of KS steps (KS x NR floats: 32 KB for AVX-512, in L1).
 constexpr int64_t FEW_ROWS = 24 * MR;  // 288 rows for AVX-512
 constexpr int64_t KS = 256;
 constexpr int64_t A_CHUNK_BYTES = 1 << 20;
 
-void gemm_few_rows(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A, const real* B, real* C,
-                   bool accumulate, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
-    const int64_t rows = i1 - i0, mpad = (rows + MR - 1) / MR * MR;
-    const int64_t chunk = std::max(KS, A_CHUNK_BYTES / (mpad * (int64_t)sizeof(real)) / KS * KS);
-    real* a_pack = scratch(0, mpad * std::min(chunk, K));  // chunk steps of A, slice by slice
-    real* b_pack = scratch(1, KS * NR);                     // one slice of one sliver of B
-    for (int64_t k0 = 0; k0 < K; k0 += chunk) {
-        int64_t kn = std::min(chunk, K - k0);
-        for (int64_t pc = 0; pc < kn; pc += KS)
-            pack_a(A, ta, M, K, i0, rows, k0 + pc, std::min(KS, kn - pc), a_pack + pc * mpad);
-        Stream a_next = next_a(A, ta, M, K, i0, rows, k0 + kn, std::min(chunk, K - k0 - kn));
-        for (int64_t jr = j0; jr < j1; jr += NR) {
-            int64_t cols = std::min(NR, j1 - jr);
-            for (int64_t pc = 0; pc < kn; pc += KS) {
-                int64_t kc = std::min(KS, kn - pc);
-                bool add = accumulate || k0 + pc > 0;
-                pack_b(B, tb, N, K, jr, cols, k0 + pc, kc, b_pack);
-                // the next slice: the rest of this sliver, else the start of the next one
-                int64_t next_pc = pc + KS < kn ? pc + KS : 0, next_jr = pc + KS < kn ? jr : jr + NR;
-                Stream b_next = next_b(B, tb, N, K, next_jr, std::min(NR, j1 - next_jr), k0 + next_pc,
-                                       std::min(KS, kn - next_pc));
-                Prefetch pf{&b_next, &a_next};
-                for (int64_t ir = 0; ir < rows; ir += MR)
-                    tile(kc, a_pack + pc * mpad + ir * kc, b_pack, C + (i0 + ir) * N + jr, N, std::min(MR, rows - ir),
-                         cols, add, pf);
-            }
-        }
+// What gemm_loops.h runs for fp32: packs of floats, the micro-kernel above.
+struct Fp32Kernel {
+    using Packed = real;
+    static constexpr int64_t KPACK = 1;
+    static constexpr int64_t MR = ag::MR, NR = ag::NR;
+    static constexpr int64_t KC = ag::KC, KC_WHOLE = ag::KC_WHOLE, MC = ag::MC, NC = ag::NC;
+    static constexpr int64_t FEW_ROWS = ag::FEW_ROWS, KS = ag::KS, A_CHUNK_BYTES = ag::A_CHUNK_BYTES;
+    static void pack_a(const real* A, bool ta, int64_t M, int64_t K, int64_t i0, int64_t mc, int64_t p0,
+                       int64_t kc, real* out) {
+        ag::pack_a(A, ta, M, K, i0, mc, p0, kc, out);
     }
+    static void pack_b(const real* B, bool tb, int64_t N, int64_t K, int64_t j0, int64_t nc, int64_t p0,
+                       int64_t kc, real* out) {
+        ag::pack_b(B, tb, N, K, j0, nc, p0, kc, out);
+    }
+    static void micro_kernel(int64_t kc, const real* a, const real* b, real* c, int64_t ldc, bool add,
+                             Prefetch& pf) {
+        ag::micro_kernel(kc, a, b, c, ldc, add, pf);
+    }
+    static bool short_tile(int64_t rows, int64_t kc, const real* a, const real* b, real* c, int64_t ldc, bool add,
+                           Prefetch& pf) {
+        return ag::short_tile(rows, kc, a, b, c, ldc, add, pf);
+    }
+};
+
+// x[i] = round_bf16(x[i]) over a pack just written (still in L1/L2). A plain loop the compiler
+// vectorises; the rounding is bf16.h's own, so the portable path rounds exactly as the op does.
+void round_pack(real* x, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) x[i] = round_bf16(x[i]);
 }
 
-// One thread's rectangle of C, by whichever of the two loop nests above suits its shape.
-void gemm_rect(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A, const real* B, real* C,
-               bool accumulate, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
-    if (i1 - i0 <= FEW_ROWS)
-        gemm_few_rows(ta, tb, M, N, K, A, B, C, accumulate, i0, i1, j0, j1);
-    else
-        gemm_block(ta, tb, M, N, K, A, B, C, accumulate, i0, i1, j0, j1);
-}
-
-// Split [0, n) into `parts` nearly equal pieces whose boundaries are multiples of `step`: piece k.
-void split(int64_t n, int64_t step, int parts, int k, int64_t& begin, int64_t& end) {
-    int64_t units = (n + step - 1) / step;
-    begin = std::min(n, units * k / parts * step);
-    end = std::min(n, units * (k + 1) / parts * step);
-}
+// The portable bf16 path: the fp32 packs, each element then rounded to the nearest bf16, and the fp32
+// micro-kernel on them. A product of two bf16 is exact in fp32 (8 + 8 significant bits of 24), so the
+// only rounding left is the fp32 sum's, as in the AVX512_BF16 path. Packs are whole slivers: mc rows
+// padded to a multiple of MR (nc columns to NR), each kc long.
+struct PortableBf16Kernel : Fp32Kernel {
+    static void pack_a(const real* A, bool ta, int64_t M, int64_t K, int64_t i0, int64_t mc, int64_t p0,
+                       int64_t kc, real* out) {
+        ag::pack_a(A, ta, M, K, i0, mc, p0, kc, out);
+        round_pack(out, (mc + MR - 1) / MR * MR * kc);
+    }
+    static void pack_b(const real* B, bool tb, int64_t N, int64_t K, int64_t j0, int64_t nc, int64_t p0,
+                       int64_t kc, real* out) {
+        ag::pack_b(B, tb, N, K, j0, nc, p0, kc, out);
+        round_pack(out, (nc + NR - 1) / NR * NR * kc);
+    }
+};
 
 }  // namespace
 
@@ -475,41 +308,12 @@ const char* gemm_kernel_name() { return kernel_name; }
 
 void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
           real* C, bool accumulate) {
-    if (M == 0 || N == 0) return;
-    if (K == 0) {
-        if (!accumulate) std::fill(C, C + M * N, real(0));
-        return;
-    }
-    int threads = 1;
-#ifdef _OPENMP
-    // Below ~2 MFLOP, waking the other threads costs more than it saves; inside another parallel
-    // region (batched matmul shares whole matrices out) this call stays on its thread.
-    if (2.0 * M * N * K > 2e6 && !omp_in_parallel()) threads = omp_get_max_threads();
-#endif
-    if (threads == 1) return gemm_rect(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, 0, M, 0, N);
+    gemm_loops::gemm_threaded<Fp32Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
+}
 
-    // Cut C into a rows x cols grid of rectangles, one per thread. Cutting columns makes every thread
-    // pack all of A (M x K), cutting rows all of B (K x N): pick the grid that packs the least.
-    int grid_rows = 1;
-    double best = -1;
-    for (int r = 1; r <= threads; ++r) {
-        if (threads % r) continue;
-        double packed = double(threads / r) * M * K + double(r) * K * N;
-        if (best < 0 || packed < best) best = packed, grid_rows = r;
-    }
-#pragma omp parallel num_threads(threads)
-    {
-        int t = 0, nt = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num(), nt = omp_get_num_threads();
-#endif
-        int rows = nt == threads ? grid_rows : 1, cols = nt / rows;
-        int64_t i0, i1, j0, j1;
-        split(M, MR, rows, t / cols, i0, i1);
-        split(N, NR, cols, t % cols, j0, j1);
-        if (t < rows * cols && i0 < i1 && j0 < j1)
-            gemm_rect(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, i0, i1, j0, j1);
-    }
+void gemm_bf16_portable(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
+                        const real* B, real* C, bool accumulate) {
+    gemm_loops::gemm_threaded<PortableBf16Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
 }
 
 }  // namespace ag

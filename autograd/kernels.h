@@ -1,7 +1,8 @@
 // kernels.h: the number-crunching loops that the ops call, kept apart from the graph code.
 //
 // Matrix multiply comes twice: a reference kernel a student can read in ten lines, and an optimised one
-// (cache-blocked, packed, OpenMP over tiles of the output) that the tests check against it.
+// (cache-blocked, packed, OpenMP over tiles of the output) that the tests check against it; and the
+// same again on bf16 operands (gemm_bf16, for the bf16 mixed precision).
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,23 @@ void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, c
 
 // Which micro-kernel gemm was built with, e.g. "avx512 12x32" (chosen at build time by the -m flags).
 const char* gemm_kernel_name();
+
+// C (+)= round_bf16(op(A)) @ round_bf16(op(B)): each operand element rounded to the nearest bf16 (a no-op
+// for values that are bf16 already, which is how the model calls it), products exact (a bf16 x bf16
+// product fits a float's 24-bit mantissa), sums in fp32. Same argument meanings as gemm. Where the
+// build has AVX512_BF16 (float build), vdpbf16ps does the products; it treats bf16 subnormal inputs as 0.
+void gemm_bf16(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
+               real* C, bool accumulate);
+// The scalar model the tests compare against: the same rounding, products summed in double.
+void gemm_bf16_reference(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
+                         const real* B, real* C, bool accumulate);
+// The path gemm_bf16 takes on this build, for the trainer's start-of-run table and the bench:
+// "AVX512_BF16 (vdpbf16ps) 12x32" or "portable (fp32 FMA on bf16-rounded operands)".
+const char* gemm_bf16_kernel_name();
+// For tests: the portable path (gemm's packs rounded to bf16, gemm's micro-kernel), callable on any
+// machine; gemm_bf16 takes the fast path instead when the build has one.
+void gemm_bf16_portable(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
+                        const real* B, real* C, bool accumulate);
 
 // GELU, tanh approximation, over n values: y = 0.5 x (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3),
 // computed as y = x / (1 + e^(-2u)), the same function with one exponential, one division and no

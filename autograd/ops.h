@@ -8,6 +8,7 @@
 
 #include <vector>
 
+#include "bf16.h"
 #include "rng.h"
 #include "tensor.h"
 
@@ -50,9 +51,17 @@ inline Tensor operator/(real c, const Tensor& a) { return mul(pow(a, -1), c); }
 // ---- matrix products (ops_matmul.cpp)
 // a (..., M, K) @ b (..., K, N) -> (..., M, N). The leading (batch) dimensions must be equal, or one
 // side is plain 2-D and is shared by every batch entry.
-Tensor matmul(const Tensor& a, const Tensor& b);
+// With inputs = Dtype::bf16, forward and backward multiply bf16 operands (each element rounded to
+// bf16, which changes nothing for tensors that are bf16 already) with fp32 sums, on the CPU's bf16
+// dot product where it has one (gemm_bf16 in kernels.h); the result itself is fp32.
+Tensor matmul(const Tensor& a, const Tensor& b, Dtype inputs = Dtype::fp32);
 // x (..., K) @ W^T + bias -> (..., N), with W stored (N, K) as nn.Linear stores it; bias (N) or undefined.
-Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias = Tensor());
+// The bias is added in fp32. `inputs` as for matmul.
+Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias = Tensor(), Dtype inputs = Dtype::fp32);
+
+// ---- precision (ops_precision.cpp)
+// x rounded to the nearest bf16 (bf16.h); backward stores the gradient rounded too: dx += round_bf16(dy).
+Tensor round_bf16(const Tensor& x);
 
 // ---- shapes (ops_shape.cpp). reshape returns a view (shared values); the others copy.
 Tensor reshape(const Tensor& x, Shape shape);  // one dimension may be -1: "whatever is left"

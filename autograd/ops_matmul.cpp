@@ -14,12 +14,21 @@ namespace ag {
 // Adding the bias (and summing its gradient) is a pass over y: shared between threads when y is big.
 constexpr int64_t kBiasInParallel = 1 << 16;
 
+// One gemm, in the operands' precision.
+static void product(Dtype inputs, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
+                    real* C, bool accumulate) {
+    if (inputs == Dtype::bf16)
+        gemm_bf16(ta, tb, M, N, K, A, B, C, accumulate);
+    else
+        gemm(ta, tb, M, N, K, A, B, C, accumulate);
+}
+
 static std::string fit_error(const char* op, const Tensor& a, const Tensor& b, const std::string& why) {
     return std::string(op) + ": shapes " + a.shape_str() + " and " + b.shape_str() + " do not fit (" + why + ")";
 }
 
 // a (..., M, K) @ b (..., K, N) -> (..., M, N)
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul(const Tensor& a, const Tensor& b, Dtype inputs) {
     if (a.dim() < 2 || b.dim() < 2) throw std::invalid_argument(fit_error("matmul", a, b, "both need 2 or more dimensions"));
     int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
     if (b.size(-2) != K)
@@ -48,7 +57,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     real* pc = out.data();
 #pragma omp parallel for schedule(static) if (batches > 1)
     for (int64_t i = 0; i < batches; ++i)  // C_i = A_i @ B_i
-        gemm(false, false, M, N, K, pa + i * a_step, pb + i * b_step, pc + i * c_step, false);
+        product(inputs, false, false, M, N, K, pa + i * a_step, pb + i * b_step, pc + i * c_step, false);
 
     return record(out, "matmul", {a, b}, [=](const Tensor& out) {
         // C = A @ B  =>  dA += dC @ B^T  (M x N times N x K),  dB += A^T @ dC  (K x M times M x N)
@@ -58,19 +67,19 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
             real* dA = a.grad_buffer();
 #pragma omp parallel for schedule(static) if (batches > 1 && a_step != 0)
             for (int64_t i = 0; i < batches; ++i)
-                gemm(false, true, M, K, N, dC + i * c_step, pb + i * b_step, dA + i * a_step, true);
+                product(inputs, false, true, M, K, N, dC + i * c_step, pb + i * b_step, dA + i * a_step, true);
         }
         if (b.requires_grad()) {
             real* dB = b.grad_buffer();
 #pragma omp parallel for schedule(static) if (batches > 1 && b_step != 0)
             for (int64_t i = 0; i < batches; ++i)
-                gemm(true, false, K, N, M, pa + i * a_step, dC + i * c_step, dB + i * b_step, true);
+                product(inputs, true, false, K, N, M, pa + i * a_step, dC + i * c_step, dB + i * b_step, true);
         }
     });
 }
 
 // x (..., K) @ W^T + bias -> (..., N); W is (N, K): one row of weights per output feature.
-Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias) {
+Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias, Dtype inputs) {
     if (W.dim() != 2 || x.dim() < 1 || x.size(-1) != W.size(1))
         throw std::invalid_argument(fit_error("linear", x, W, "input features must equal the weight's (N, K) K"));
     int64_t K = W.size(1), N = W.size(0), R = x.numel() / K;  // R rows of input
@@ -81,7 +90,7 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias) {
     out_shape.back() = N;
     Tensor out = Tensor::empty(out_shape);
     real* y = out.data();
-    gemm(false, true, R, N, K, x.data(), W.data(), y, false);  // y (R, N) = x (R, K) @ W^T (K, N)
+    product(inputs, false, true, R, N, K, x.data(), W.data(), y, false);  // y (R, N) = x (R, K) @ W^T (K, N)
     if (bias.defined()) {
         const real* b = bias.data();
 #pragma omp parallel for if (R * N >= kBiasInParallel) schedule(static)
@@ -96,11 +105,11 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias) {
         bool accumulate = true;
         if (x.requires_grad()) {
             real* dx = x.grad_to_write(accumulate);
-            gemm(false, false, R, K, N, dy, W.data(), dx, accumulate);
+            product(inputs, false, false, R, K, N, dy, W.data(), dx, accumulate);
         }
         if (W.requires_grad()) {
             real* dW = W.grad_to_write(accumulate);
-            gemm(true, false, N, K, R, dy, x.data(), dW, accumulate);
+            product(inputs, true, false, N, K, R, dy, x.data(), dW, accumulate);
         }
         if (bias.defined() && bias.requires_grad()) {  // each thread sums its own columns, rows in order
             real* db = bias.grad_buffer();

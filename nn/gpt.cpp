@@ -81,7 +81,7 @@ MLP::MLP(const GPTConfig& c, Rng& init, Rng& dropout_rng)
     add_module("dropout", dropout);
 }
 
-Tensor MLP::forward(const Tensor& x) const { return dropout.forward(c_proj.forward(gelu(c_fc.forward(x)))); }
+Tensor MLP::forward(const Tensor& x) const { return dropout.forward(c_proj.forward(store(gelu(c_fc.forward(x))))); }
 
 // ---------------------------------------------------------------------------------------------------
 // Attention
@@ -116,7 +116,7 @@ Tensor CausalSelfAttention::relative_logits(const Tensor& q, int64_t T) const {
     int64_t B = q.size(0), NH = q.size(1), hs = q.size(3);
     Tensor aK = embedding(rel_k, relative_ids(T, config_.rel_clip), {T, T});  // (T, T, hs)
     Tensor q_by_i = permute(reshape(q, {B * NH, T, hs}), {1, 0, 2});           // (T, B*NH, hs)
-    Tensor rel = matmul(q_by_i, transpose(aK));                                  // (T, B*NH, T)
+    Tensor rel = matmul(q_by_i, transpose(aK), dtype());                         // (T, B*NH, T)
     return reshape(permute(rel, {1, 0, 2}), {B, NH, T, T});
 }
 
@@ -125,7 +125,7 @@ Tensor CausalSelfAttention::relative_values(const Tensor& att, int64_t T) const 
     int64_t B = att.size(0), NH = att.size(1), hs = rel_v.size(1);
     Tensor aV = embedding(rel_v, relative_ids(T, config_.rel_clip), {T, T});  // (T, T, hs)
     Tensor att_by_i = permute(reshape(att, {B * NH, T, T}), {1, 0, 2});      // (T, B*NH, T)
-    Tensor out = matmul(att_by_i, aV);                                         // (T, B*NH, hs)
+    Tensor out = matmul(att_by_i, aV, dtype());                                // (T, B*NH, hs)
     return reshape(permute(out, {1, 0, 2}), {B, NH, T, hs});
 }
 
@@ -139,25 +139,25 @@ Tensor CausalSelfAttention::forward(const Tensor& x) const {
         Tensor bias = config_.pos == PosScheme::alibi ? alibi_bias((int)NH, T) : Tensor();  // (NH, T, T)
         Tensor y = causal_attention_qkv(c_attn.forward(x), NH, scale, bias, attn_dropout.p(), &attn_dropout.rng(),
                                         attn_dropout.training());
-        return resid_dropout.forward(c_proj.forward(y));
+        return resid_dropout.forward(c_proj.forward(store(y)));
     }
     std::vector<Tensor> qkv = split(c_attn.forward(x), {C, C, C}, -1);  // 3 x (B, T, C)
     auto heads = [&](const Tensor& t) { return permute(reshape(t, {B, T, NH, hs}), {0, 2, 1, 3}); };
     Tensor q = heads(qkv[0]), k = heads(qkv[1]), v = heads(qkv[2]);      // (B, NH, T, hs)
     if (config_.pos == PosScheme::rope) {
-        q = rope_rotate(q, config_.rope_base);
-        k = rope_rotate(k, config_.rope_base);
+        q = store(rope_rotate(q, config_.rope_base));
+        k = store(rope_rotate(k, config_.rope_base));
     }
 
     Tensor y;  // (B, NH, T, hs)
     if (config_.pos == PosScheme::rope) {
         y = causal_attention(q, k, v, scale, Tensor(), attn_dropout.p(), &attn_dropout.rng(), attn_dropout.training());
     } else {  // relative: the composite, with Shaw et al.'s terms in the logits and the values
-        Tensor logits = (matmul(q, transpose(k)) + relative_logits(q, T)) * scale;  // (B, NH, T, T)
-        Tensor att = attn_dropout.forward(softmax(causal_mask(logits)));            // (B, NH, T, T)
-        y = matmul(att, v) + relative_values(att, T);
+        Tensor logits = store((matmul(q, transpose(k), dtype()) + relative_logits(q, T)) * scale);  // (B, NH, T, T)
+        Tensor att = attn_dropout.forward(store(softmax(causal_mask(logits))));                   // (B, NH, T, T)
+        y = matmul(att, v, dtype()) + relative_values(att, T);
     }
-    y = reshape(permute(y, {0, 2, 1, 3}), {B, T, C});                     // heads side by side again
+    y = store(reshape(permute(y, {0, 2, 1, 3}), {B, T, C}));              // heads side by side again
     return resid_dropout.forward(c_proj.forward(y));
 }
 
@@ -184,16 +184,16 @@ Tensor Block::forward(const Tensor& x_in) const {
     Tensor x = x_in;
     switch (norm_) {
     case NormPlacement::post:  // x = LN(x + f(x))
-        x = ln_1.forward(x + attn.forward(x));
-        x = ln_2.forward(x + mlp.forward(x));
+        x = ln_1.forward(store(x + attn.forward(x)));
+        x = ln_2.forward(store(x + mlp.forward(x)));
         break;
     case NormPlacement::pre:  // x = x + f(LN(x))
-        x = x + attn.forward(ln_1.forward(x));
-        x = x + mlp.forward(ln_2.forward(x));
+        x = store(x + attn.forward(ln_1.forward(x)));
+        x = store(x + mlp.forward(ln_2.forward(x)));
         break;
     case NormPlacement::sandwich:  // x = x + LN_post(f(LN_pre(x)))
-        x = x + ln_1_post->forward(attn.forward(ln_1.forward(x)));
-        x = x + ln_2_post->forward(mlp.forward(ln_2.forward(x)));
+        x = store(x + ln_1_post->forward(attn.forward(ln_1.forward(x))));
+        x = store(x + ln_2_post->forward(mlp.forward(ln_2.forward(x))));
         break;
     }
     return x;
@@ -252,9 +252,9 @@ GPTOutput GPT::forward(const std::vector<int>& ids, int B, int T, const std::vec
     if (config_.pos == PosScheme::learned) {
         std::vector<int> positions(T);
         for (int t = 0; t < T; ++t) positions[t] = t;
-        x = x + wpe->forward(positions, {T});  // (T, C) broadcast over B
+        x = store(x + wpe->forward(positions, {T}));  // (T, C) broadcast over B
     } else if (config_.pos == PosScheme::sinusoidal) {
-        x = x + sinusoidal_table(T, config_.n_embd);
+        x = store(x + sinusoidal_table(T, config_.n_embd));
     }
     x = emb_dropout_->forward(x);
 
@@ -262,7 +262,7 @@ GPTOutput GPT::forward(const std::vector<int>& ids, int B, int T, const std::vec
     if (ln_f) x = ln_f->forward(x);
 
     GPTOutput out;
-    out.logits = lm_head ? lm_head->forward(x) : linear(x, wte->weight);  // (B, T, Vp)
+    out.logits = lm_head ? lm_head->forward(x) : store(linear(x, wte->weight, Tensor(), dtype()));  // (B, T, Vp)
     if (!targets.empty()) out.loss = cross_entropy(out.logits, targets, -1, config_.vocab_size);
     return out;
 }

@@ -59,6 +59,14 @@ struct GPTOutput {
     Tensor loss;    // mean cross-entropy over the B*T targets; undefined when no targets were given
 };
 
+// Mixed precision, set_dtype(Dtype::bf16) (module.h), is llm.c's train_gpt2.cu recipe, emulated: values
+// stay floats in memory, and the model rounds them to bf16 (store()) exactly where llm.c stores a bf16:
+// the parameters; the embeddings' sum; the output of every LayerNorm, Linear, GELU, dropout and
+// attention; every residual sum; the logits. Each rounding rounds the gradient on its way back, so
+// the activations' gradients are bf16 too. What llm.c keeps in fp32 stays fp32: the matmuls' sums,
+// LayerNorm's mean and 1/std, the softmax inside attention, the loss's log-sum-exp. The parameters'
+// gradients are rounded after each micro-batch (optim::round_grads_to_bf16), and the optimizer keeps
+// its moments and a master copy of the weights in fp32 (optim::AdamWConfig).
 class GPT : public Module {
 public:
     // Builds the model with GPT-2's initialisation, deterministic from the seed: normal(0, 0.02) for

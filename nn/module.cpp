@@ -36,6 +36,14 @@ void Module::train(bool on) {
         if (e.child) e.child->train(on);
 }
 
+void Module::set_dtype(Dtype dtype) {
+    dtype_ = dtype;
+    for (Entry& e : entries_) {
+        if (e.child) e.child->set_dtype(dtype);
+        else if (dtype == Dtype::bf16) ag::round_bf16_inplace(e.parameter.data(), e.parameter.numel());
+    }
+}
+
 void Module::zero_grad() const {
     for (const auto& p : parameters()) p.second.zero_grad();
 }

@@ -13,6 +13,7 @@
 
 namespace nn {
 
+using ag::Dtype;
 using ag::NamedTensors;
 using ag::real;
 using ag::Rng;
@@ -37,7 +38,17 @@ public:
 
     void zero_grad() const;
 
+    // The precision this module and its children compute in (ag::Dtype). Dtype::bf16 is llm.c's
+    // mixed precision: the parameters are rounded to bf16 here, once (the optimizer keeps them so), the
+    // matrix products multiply bf16 operands, and every activation a module hands on is rounded to
+    // bf16 by store(), with its gradient on the way back.
+    void set_dtype(Dtype dtype);
+    Dtype dtype() const { return dtype_; }
+
 protected:
+    // x as this module keeps it: rounded to bf16 in bf16 (ag::round_bf16), x itself in fp32.
+    Tensor store(const Tensor& x) const { return dtype_ == Dtype::bf16 ? ag::round_bf16(x) : x; }
+
     // Registers a parameter (marking it as wanting a gradient) and returns it.
     Tensor add_parameter(const std::string& name, Tensor value);
     void add_module(const std::string& name, Module& child);
@@ -51,13 +62,14 @@ private:
     };
     std::vector<Entry> entries_;
     bool training_ = true;
+    Dtype dtype_ = Dtype::fp32;
 };
 
 // y = x W^T + b, W (out, in) initialised normal(0, init_std), b (out) zeros.
 class Linear : public Module {
 public:
     Linear(int64_t in, int64_t out, bool bias, Rng& init, real init_std = 0.02);
-    Tensor forward(const Tensor& x) const { return ag::linear(x, weight, bias); }  // (..., in) -> (..., out)
+    Tensor forward(const Tensor& x) const { return store(ag::linear(x, weight, bias, dtype())); }  // (..., in) -> (..., out)
     Tensor weight, bias;
 };
 
@@ -75,7 +87,7 @@ public:
 class LayerNorm : public Module {
 public:
     explicit LayerNorm(int64_t C, bool bias = true);
-    Tensor forward(const Tensor& x) const { return ag::layernorm(x, weight, bias, 1e-5); }
+    Tensor forward(const Tensor& x) const { return store(ag::layernorm(x, weight, bias, 1e-5)); }
     Tensor weight, bias;
 };
 
@@ -84,7 +96,10 @@ public:
 class Dropout : public Module {
 public:
     Dropout(real p, Rng& rng) : p_(p), rng_(rng) {}
-    Tensor forward(const Tensor& x) const { return ag::dropout(x, p_, rng_, training()); }
+    Tensor forward(const Tensor& x) const {  // x itself when inactive; else scaled by 1 / (1 - p), so stored again
+        Tensor y = ag::dropout(x, p_, rng_, training());
+        return y.impl() == x.impl() ? y : store(y);
+    }
     real p() const { return p_; }
     Rng& rng() const { return rng_; }  // for ops that apply dropout inside themselves (fused attention)
 private:

@@ -29,12 +29,28 @@
 #define ADAMW_AVX512 1
 #endif
 
+#include "../autograd/bf16.h"
 #include "optim.h"
 
 namespace optim {
 
+// The state's kind names the precision too, so that a checkpoint's state is only ever loaded into an
+// optimizer that reads it the same way. Buffers: m, v, and the master weights when there are any.
+static const char* kind_of(const AdamWConfig& c) {
+    return !c.bf16_params ? "adamw" : c.master_weights ? "adamw bf16 master" : "adamw bf16";
+}
+
 AdamW::AdamW(std::vector<ParamGroup> groups, AdamWConfig config)
-    : Optimizer(std::move(groups), "adamw", /*buffers: m, v*/ 2), config_(config) {}
+    : Optimizer(std::move(groups), kind_of(config), config.bf16_params && config.master_weights ? 3 : 2),
+      config_(config) {
+    if (!config.bf16_params || !config.master_weights) return;
+    // The master copy starts as the parameters' values (bf16 numbers), as llm.c's starts.
+    for (size_t g = 0; g < groups_.size(); ++g)
+        for (size_t i = 0; i < groups_[g].params.size(); ++i) {
+            const ag::Tensor& p = groups_[g].params[i].second;
+            std::copy(p.data(), p.data() + p.numel(), state(g, i, 2).begin());
+        }
+}
 
 namespace {
 
@@ -77,14 +93,48 @@ void adamw_range(real* p, const real* g, real* m, real* v, int64_t begin, int64_
 #endif
 }
 
+// bf16 parameters: how the updated fp32 value becomes the bf16 parameter (see AdamWConfig).
+struct Bf16Update {
+    real* master;     // the fp32 copy, or null: then the update rounds the bf16 value itself
+    bool stochastic;  // without a master copy: stochastic rounding, else to nearest
+    uint64_t key;     // sr_key(seed, tensor, step): element i's bits are sr_random(key, i)
+};
+
+// Elements [begin, end) in chunks that stay in L1: the fp32 weights (the master copy, or the bf16
+// values copied into `work`) go through the same update as fp32 parameters, then are rounded into p.
+void adamw_range_bf16(real* p, const real* g, real* m, real* v, int64_t begin, int64_t end,
+                      const AdamWCoefficients& c, const Bf16Update& u) {
+    constexpr int64_t kChunk = 1024;
+    alignas(64) real work[kChunk];
+    for (int64_t i = begin; i < end; i += kChunk) {
+        const int64_t n = std::min(kChunk, end - i);
+        real* w = u.master ? u.master + i : work;
+        if (!u.master) std::copy(p + i, p + i + n, work);
+        adamw_range(w, g + i, m + i, v + i, 0, n, c);
+        if (u.master || !u.stochastic) {
+#pragma omp simd
+            for (int64_t j = 0; j < n; ++j) p[i + j] = ag::round_bf16(w[j]);
+        } else {
+#pragma omp simd
+            for (int64_t j = 0; j < n; ++j) p[i + j] = ag::round_bf16_stochastic(w[j], ag::sr_random(u.key, (uint64_t)(i + j)));
+        }
+    }
+}
+
 // One pass over one tensor. A large one is cut into one contiguous part per thread, the parts starting
 // at multiples of 16 values (64 bytes: a cache line, and a vector), so no two threads share a line.
-void adamw_update(real* p, const real* g, real* m, real* v, int64_t n, const AdamWCoefficients& c) {
+// With bf16 parameters (u non-null) each part goes through adamw_range_bf16.
+void adamw_update(real* p, const real* g, real* m, real* v, int64_t n, const AdamWCoefficients& c,
+                  const Bf16Update* u) {
 #pragma omp parallel if (n >= kParallelMin)
     {
         const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
         const int64_t part = (n / nt + 15) / 16 * 16;
-        adamw_range(p, g, m, v, std::min(n, t * part), t == nt - 1 ? n : std::min(n, (t + 1) * part), c);
+        const int64_t begin = std::min(n, t * part), end = t == nt - 1 ? n : std::min(n, (t + 1) * part);
+        if (u)
+            adamw_range_bf16(p, g, m, v, begin, end, c, *u);
+        else
+            adamw_range(p, g, m, v, begin, end, c);
     }
 }
 
@@ -97,6 +147,7 @@ void AdamW::step(double lr, real grad_scale) {
     // about lr * sign(g).
     const double bias1 = 1 - std::pow(config_.beta1, (double)step_);
     const double bias2 = 1 - std::pow(config_.beta2, (double)step_);
+    uint64_t tensor = 0;  // the parameter's index over all groups, for the stochastic rounding's key
     for (size_t gi = 0; gi < groups_.size(); ++gi) {
         const ParamGroup& group = groups_[gi];
         AdamWCoefficients c;
@@ -108,7 +159,7 @@ void AdamW::step(double lr, real grad_scale) {
         c.bias1 = (real)bias1;
         c.bias2 = (real)bias2;
         c.grad_scale = grad_scale;
-        for (size_t i = 0; i < group.params.size(); ++i) {
+        for (size_t i = 0; i < group.params.size(); ++i, ++tensor) {
             const ag::Tensor& p = group.params[i].second;
             // Read the gradient buffer directly (p.grad() would allocate a handle). No gradient: the
             // parameter was not used by this loss; skip it, decay included, as PyTorch does. (One
@@ -118,7 +169,10 @@ void AdamW::step(double lr, real grad_scale) {
             const ag::Storage* grad = p.impl()->grad.get();
             if (!grad) continue;
             if (p.impl()->grad_stale) p.grad_buffer();  // zeroed lazily and not reached since: zeros
-            adamw_update(p.data(), grad->data, state(gi, i, 0).data(), state(gi, i, 1).data(), p.numel(), c);
+            Bf16Update u{config_.master_weights ? state(gi, i, 2).data() : nullptr, config_.stochastic_rounding,
+                         ag::sr_key(config_.rounding_seed, tensor, (uint64_t)step_)};
+            adamw_update(p.data(), grad->data, state(gi, i, 0).data(), state(gi, i, 1).data(), p.numel(), c,
+                         config_.bf16_params ? &u : nullptr);
         }
     }
 }

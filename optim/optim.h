@@ -115,10 +115,23 @@ private:
 //   p -= lr * (m_hat / (sqrt(v_hat) + eps) + wd * p)
 // Defaults as GPT-3 (Brown et al. 2020) and nanoGPT train: betas (0.9, 0.95), eps 1e-8; the weight
 // decay (0.1) is the group's, see param_groups.
+//
+// bf16 parameters (llm.c's mixed precision, with bf16_params): the update is computed in fp32 as above,
+// and the parameter, a bf16 number, receives it rounded. With master_weights (the default, as in
+// llm.c) an fp32 copy of every parameter is kept in the optimizer's state and updated instead, and
+// the parameter is that copy rounded to nearest: the small updates pile up in the copy. Without it,
+// the update lands on the bf16 value itself, rounded stochastically (bf16.h) by random bits keyed by
+// (rounding_seed, the parameter's index, the step, the element), the same on any number of threads;
+// or to nearest with stochastic_rounding = false, which cancels every update smaller than half a bf16
+// step (at a weight of 0.02, about 6e-5).
 struct AdamWConfig {
     double beta1 = 0.9;
     double beta2 = 0.95;
     double eps = 1e-8;
+    bool bf16_params = false;
+    bool master_weights = true;
+    bool stochastic_rounding = true;
+    uint64_t rounding_seed = 0;
 };
 
 class AdamW : public Optimizer {
@@ -163,6 +176,14 @@ double clip_grad_norm(const ag::NamedTensors& params, double max_norm = 1.0);
 // step(lr, clip_factor(n, c)) after grad_norm gives exactly the bits of clip_grad_norm(c) + step(lr).
 double grad_norm(const ag::NamedTensors& params);
 real clip_factor(double norm, double max_norm);
+
+// ---- bf16 gradients
+
+// Rounds every parameter's gradient to the nearest bf16, in place (each tensor once): in mixed
+// precision the gradients are stored in bf16, so the trainer calls it after each micro-batch's
+// backward, and the sum over micro-batches is then accumulated in bf16, as llm.c accumulates it.
+// Returns the global norm of the rounded gradients, grad_norm's result after it, from the same pass.
+double round_grads_to_bf16(const ag::NamedTensors& params);
 
 // ---- learning-rate schedules
 

@@ -9,7 +9,8 @@
 // Each figure is the median of several repetitions, with the spread (min-max) beside it. The output is
 // a Markdown table, to paste into an issue as is.
 //
-// The sections: gemm (the matrix multiplies at GPT-2's and the default model's shapes); the
+// The sections: gemm (the matrix multiplies at GPT-2's and the default model's shapes); bf16 (gemm_bf16
+// at GPT-2's shapes, against the bf16 dot-product peak, also measured in this process); the
 // memory-bound kernels (layernorm, crossentropy, gelu, add, adamw, clip, zero_grad), each as the bytes
 // it must move per call over the time, against the bandwidth limit and against a memcpy of the same
 // bytes; and steps (whole training steps, with MFU). `make bench` runs them all; to run some, name
@@ -32,6 +33,7 @@
 #endif
 #include "../autograd/simd.h"
 
+#include "../autograd/bf16.h"
 #include "../autograd/kernels.h"
 #include "../autograd/memory.h"
 #include "../autograd/ops.h"
@@ -251,9 +253,12 @@ struct GemmRow {
     Stats s1, s2;
 };
 
-GemmRow bench_gemm(const GemmCase& g, int threads) {
+// With bf16, gemm_bf16 on operands rounded to bf16 (as the model calls it) instead of gemm.
+GemmRow bench_gemm(const GemmCase& g, int threads, bool bf16 = false) {
     Tensor A = random_floats(g.M * g.K, 1), B = random_floats(g.K * g.N, 2), C = Tensor::zeros({g.M * g.N});
-    auto body = [&] { gemm(g.ta, g.tb, g.M, g.N, g.K, A.data(), B.data(), C.data(), g.accumulate); };
+    if (bf16) round_bf16_inplace(A.data(), g.M * g.K), round_bf16_inplace(B.data(), g.K * g.N);
+    auto product = bf16 ? gemm_bf16 : gemm;
+    auto body = [&] { product(g.ta, g.tb, g.M, g.N, g.K, A.data(), B.data(), C.data(), g.accumulate); };
     double flops = 2.0 * g.M * g.N * g.K;
     omp_set_num_threads(1);
     Stats s1 = measure_rate(flops, body);
@@ -288,12 +293,12 @@ struct Layer {
     const char* name;
     int64_t out, in;
 };
-void bench_layer_products(const Layer& l, int64_t rows, int threads, std::vector<GemmRow>& out) {
+void bench_layer_products(const Layer& l, int64_t rows, int threads, std::vector<GemmRow>& out, bool bf16 = false) {
     std::string f = std::string(l.name) + " fwd x W^T", dx = std::string(l.name) + " dX = dY W",
                 dw = std::string(l.name) + " dW = dY^T X";
-    out.push_back(bench_gemm({f.c_str(), false, true, rows, l.out, l.in, false}, threads));
-    out.push_back(bench_gemm({dx.c_str(), false, false, rows, l.in, l.out, true}, threads));
-    out.push_back(bench_gemm({dw.c_str(), true, false, l.out, l.in, rows, true}, threads));
+    out.push_back(bench_gemm({f.c_str(), false, true, rows, l.out, l.in, false}, threads, bf16));
+    out.push_back(bench_gemm({dx.c_str(), false, false, rows, l.in, l.out, true}, threads, bf16));
+    out.push_back(bench_gemm({dw.c_str(), true, false, l.out, l.in, rows, true}, threads, bf16));
 }
 
 // fma_1, fma_n: the peaks measured at the start; the rows are printed against these or the peaks
@@ -325,6 +330,61 @@ void bench_gemms(double fma_1, double fma_n, int threads) {
         else
             row(r.what, r.shape, "GFLOP/s", r.s1, peak_1, r.s2, peak_n, 1e9);
     }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// bf16: gemm_bf16 at GPT-2 small's products, against the bf16 dot-product peak.
+
+// The bf16 dot-product peak of `threads` threads, in FLOP/s: each thread runs 16 independent chains of
+// vdpbf16ps (enough to cover its latency on two units, as fma_peak's FMAs), never touching memory. One
+// instruction does 2 multiply-adds in each of 16 lanes: 64 FLOP. Without AVX512_BF16 in the build,
+// gemm_bf16 runs fp32 FMAs, and the fp32 FMA peak is its limit.
+#if defined(__AVX512BF16__)
+const char* const bf16_peak_name = "vdpbf16ps";
+Stats bf16_peak(int threads) {
+    const int64_t iters = 1 << 20;
+    const double flops = 64.0 * 16 * iters * threads;
+    return measure_rate(flops, [&] {
+#pragma omp parallel num_threads(threads)
+        {
+            __m512 acc[16];
+            for (int i = 0; i < 16; ++i) acc[i] = _mm512_set1_ps(1.0f + i * 1e-3f);
+            // pairs of bf16: 1e-4 (0x38d1) and 1 (0x3f80), so that the sums stay small
+            __m512bh a = (__m512bh)_mm512_set1_epi32(0x38d138d1), b = (__m512bh)_mm512_set1_epi32(0x3f803f80);
+            for (int64_t it = 0; it < iters; ++it)
+                for (int i = 0; i < 16; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+            float s = 0;
+            for (int i = 0; i < 16; ++i) s += _mm512_cvtss_f32(acc[i]);
+            sink = s;
+        }
+    });
+}
+#else
+const char* const bf16_peak_name = "no bf16 dot product in this build: the fp32 FMA peak";
+Stats bf16_peak(int threads) { return fma_peak(threads); }
+#endif
+
+// gemm_bf16 on bf16 operands at GPT-2 small's linear layers (the same products as the gemm section),
+// each as a fraction of the bf16 peak measured before or after them, whichever is higher.
+void bench_gemms_bf16(int threads) {
+    const Stats before_1 = bf16_peak(1), before_n = bf16_peak(threads);
+    std::vector<GemmRow> rows;
+    const Layer gpt2[] = {{"attn qkv", 2304, 768}, {"attn proj", 768, 768}, {"mlp fc", 3072, 768}, {"mlp proj", 768, 3072},
+                          {"lm head", 50304, 768}};
+    for (const Layer& l : gpt2) bench_layer_products(l, 256, threads, rows, true);
+    const Stats after_1 = bf16_peak(1), after_n = bf16_peak(threads);
+    const double peak_1 = std::max(before_1.max, after_1.max), peak_n = std::max(before_n.max, after_n.max);
+
+    table_header("gemm_bf16 at GPT-2 small's shapes (B*T = 256; of the bf16 peak)", "of peak", threads);
+    row(std::string("bf16 peak (") + bf16_peak_name + ")", "registers only", "GFLOP/s", before_1, peak_1, before_n,
+        peak_n, 1e9);
+    for (const GemmRow& r : rows) row(r.what, r.shape, "GFLOP/s", r.s1, peak_1, r.s2, peak_n, 1e9);
+    std::printf("\ngemm_bf16 path: %s. Operands rounded to bf16 first, as the model holds them. Rows are of the bf16 "
+                "peak measured before them or after them, whichever was higher: %.0f GFLOP/s on 1 thread (%.0f before, "
+                "%.0f after), %.0f on %d (%.0f before, %.0f after).\n",
+                gemm_bf16_kernel_name(), peak_1 / 1e9, before_1.max / 1e9, after_1.max / 1e9, peak_n / 1e9, threads,
+                before_n.max / 1e9, after_n.max / 1e9);
+    std::fflush(stdout);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -723,8 +783,8 @@ std::string load_average() {
 
 int main(int argc, char** argv) {
     // The sections to run: those named on the command line, or all of them.
-    const std::vector<std::string> all = {"gemm",  "attention", "layernorm", "crossentropy", "gelu",
-                                          "add",   "adamw",     "clip",      "zero_grad",    "steps"};
+    const std::vector<std::string> all = {"gemm", "bf16",  "attention", "layernorm", "crossentropy", "gelu",
+                                          "add",  "adamw", "clip",      "zero_grad", "steps"};
     const std::vector<std::string> memory = {"layernorm", "crossentropy", "gelu", "add", "adamw", "clip", "zero_grad"};
     std::set<std::string> want;
     for (int i = 1; i < argc; ++i) {
@@ -779,6 +839,7 @@ int main(int argc, char** argv) {
                 "pass that only reads, such as the gradient norm, can reach.\n");
 
     if (want.count("gemm")) bench_gemms(fma_1, fma_n, threads);
+    if (want.count("bf16")) bench_gemms_bf16(threads);
     if (want.count("attention")) bench_attentions(fma_1, fma_n, threads);
 
     // ---- memory-bound kernels, against the bandwidth and against memcpy

@@ -296,14 +296,6 @@ void check_model_fits(const LlmcModelHeader& h, const nn::GPTConfig& c, const st
                         ", the model's is " + std::to_string(in_model));
 }
 
-// bf16 is the top half of a float32, so widening it is exact: the 16 bits, then 16 zero bits.
-float bf16_to_float(uint16_t b) {
-    uint32_t bits = (uint32_t)b << 16;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-}
-
 }  // namespace
 
 LlmcModelHeader read_llmc_model_header(const std::string& path) {
@@ -348,7 +340,7 @@ void load_llmc_model(const std::string& path, nn::GPT& model) {
             } else {
                 uint16_t b;
                 std::memcpy(&b, &buffer[2 * i], 2);
-                out[i] = (ag::real)bf16_to_float(b);
+                out[i] = (ag::real)ag::bf16_float(b);  // exact: bf16 is the top half of a float
             }
         }
     }
@@ -359,13 +351,14 @@ void check_llmc_exportable(const nn::GPTConfig& config) {
     if (!missing.empty()) throw Error("--export-llmc needs " + missing);
 }
 
-void export_llmc_model(const std::string& path, const nn::GPT& model) {
+void export_llmc_model(const std::string& path, const nn::GPT& model, ag::Dtype dtype) {
     const nn::GPTConfig& c = model.config();
     check_llmc_exportable(c);
+    const bool bf16 = dtype == ag::Dtype::bf16;
 
     Header h{};
     h[0] = kModelMagic;
-    h[1] = 3;  // fp32
+    h[1] = bf16 ? 5 : 3;
     h[2] = c.max_seq_len;
     h[3] = c.vocab_size;
     h[4] = c.n_layer;
@@ -377,12 +370,16 @@ void export_llmc_model(const std::string& path, const nn::GPT& model) {
     AtomicFile file(path);
     file.write(header_bytes(h));
     for (const ag::Tensor& t : tensors_in_llmc_order(model)) {
-        if (sizeof(ag::real) == sizeof(float)) {
+        if (bf16) {  // rounded to nearest: exact for a bf16 model, whose values are bf16 numbers already
+            std::vector<uint16_t> values((size_t)t.numel());
+            for (size_t i = 0; i < values.size(); ++i) values[i] = ag::bf16_bits((float)t.data()[i]);
+            file.write(values.data(), 2 * values.size());
+        } else if (sizeof(ag::real) == sizeof(float)) {
             file.write(t.data(), 4 * (size_t)t.numel());
-            continue;
+        } else {
+            std::vector<float> values(t.data(), t.data() + t.numel());  // the double build: rounded to float
+            file.write(values.data(), 4 * values.size());
         }
-        std::vector<float> values(t.data(), t.data() + t.numel());  // the double build: rounded to float
-        file.write(values.data(), 4 * values.size());
     }
     file.commit();
 }

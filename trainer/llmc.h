@@ -62,10 +62,12 @@ nn::GPTConfig llmc_config(const LlmcModelHeader& header);
 // one the header describes: a size that differs, or a switch that is not GPT-2's, is an Error naming it.
 void load_llmc_model(const std::string& path, nn::GPT& model);
 
-// Writes model as an fp32 (version 3) model file, atomically. Only GPT-2's architecture has a place
-// in the format: a model with other positions, norm placement, an untied output layer or no biases is
-// an Error naming the switch. Dropout does not matter (it has no parameters).
-void export_llmc_model(const std::string& path, const nn::GPT& model);
+// Writes model as a model file, atomically: fp32 values (version 3, what llm.c's CPU trainer
+// train_gpt2.c reads) or bf16 (version 5, what its GPU trainer train_gpt2cu insists on in its default
+// bf16 build), each value rounded to nearest (exact for a bf16 model). Only GPT-2's architecture has a
+// place in the format: a model with other positions, norm placement, an untied output layer or no
+// biases is an Error naming the switch. Dropout does not matter (it has no parameters).
+void export_llmc_model(const std::string& path, const nn::GPT& model, ag::Dtype dtype = ag::Dtype::fp32);
 // The same check alone, to refuse --export-llmc before training rather than after it.
 void check_llmc_exportable(const nn::GPTConfig& config);
 

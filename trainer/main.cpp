@@ -78,6 +78,9 @@ static const std::vector<FlagSpec> kFlags = {
     {"optimisation", "grad-clip", 0, FlagKind::Float, "1", "clip the global gradient norm to this (0: off)"},
     {"optimisation", "seed", 0, FlagKind::Int, "1337", "seed of the initialisation, dropout and batches"},
     {"optimisation", "threads", 0, FlagKind::Int, "0", "OpenMP threads (0: all cores)"},
+    {"precision", "dtype", 0, FlagKind::String, "fp32", "fp32, or bf16: llm.c's mixed precision (bf16 weights, activations and gradients; fp32 sums, softmax, loss, AdamW state)", "TYPE"},
+    {"precision", "master-weights", 0, FlagKind::Switch, "true", "bf16: AdamW updates an fp32 master copy of the weights (--no-master-weights: the bf16 weights themselves)"},
+    {"precision", "rounding", 0, FlagKind::String, "stochastic", "bf16 without master weights: updates round to bf16 'stochastic'ally or to 'nearest' (which cancels updates under half a bf16 step)", "KIND"},
     {"evaluation", "eval-every", 0, FlagKind::Int, "250", "steps between validation losses (0: only at the end)"},
     {"evaluation", "eval-batches", 0, FlagKind::Int, "0", "validation batches per evaluation (0: the whole split)"},
     {"evaluation", "sample-every", 0, FlagKind::Int, "500", "steps between samples (0: only at the end)"},
@@ -88,7 +91,8 @@ static const std::vector<FlagSpec> kFlags = {
     {"evaluation", "sample-only", 0, FlagKind::Switch, "false", "generate from the checkpoint in --out, without training"},
     {"output", "out", 'o', FlagKind::String, "out", "folder for model.ckpt, log.csv and loss.svg", "DIR"},
     {"output", "resume", 0, FlagKind::Switch, "false", "continue the run saved in --out exactly where it stopped"},
-    {"output", "export-llmc", 0, FlagKind::String, "", "at the end, also write the model as an llm.c model file (fp32; GPT-2's switches only)", "FILE"},
+    {"output", "export-llmc", 0, FlagKind::String, "", "at the end, also write the model as an llm.c model file (GPT-2's switches only)", "FILE"},
+    {"output", "export-dtype", 0, FlagKind::String, "", "the values in --export-llmc: fp32 (version 3) or bf16 (version 5, what llm.c's GPU trainer reads); default: --dtype", "TYPE"},
     {"output", "profile", 0, FlagKind::Switch, "false", "at the end, print where a step's time went, op by op (forward and backward)"},
     {"output", "stop-after", 0, FlagKind::Int, "0", "end this session after that step, saving a checkpoint to --resume from (0: run to --steps)"},
 };
@@ -96,7 +100,7 @@ static const std::vector<FlagSpec> kFlags = {
 // Flags that may differ when a run is resumed; every other training flag must match the checkpoint.
 static const char* kChangeableOnResume[] = {"steps", "threads", "eval-every", "eval-batches", "sample-every",
                                             "sample-len", "prompt", "temperature", "top-k", "out", "resume",
-                                            "stop-after", "profile", "export-llmc", "tokenizer-file"};
+                                            "stop-after", "profile", "export-llmc", "export-dtype", "tokenizer-file"};
 // Flags that describe the model: a checkpoint decides them on --resume and --sample-only, and an llm.c
 // file (--init-from) decides the sizes and switches (the first ten).
 static const char* kModelFlags[] = {"vocab-size", "preset", "n-layer", "n-head", "n-embd", "max-seq-len", "pos", "norm", "tie", "bias",
@@ -162,6 +166,17 @@ static void check_flags(const Flags& f) {
                 "--vocab-size " + f.value_text("vocab-size") + " is outside 256 .. 65536 (a BPE vocabulary is the 256 bytes plus its merges)");
     std::string preset = f.get_string("preset");
     require(preset.empty() || preset == "gpt2", "unknown --preset '" + preset + "' (expected gpt2)");
+    const std::string dtype = f.get_string("dtype"), rounding = f.get_string("rounding"), export_dtype = f.get_string("export-dtype");
+    require(dtype == "fp32" || dtype == "bf16", "unknown --dtype '" + dtype + "' (expected fp32 or bf16)");
+    require(rounding == "stochastic" || rounding == "nearest", "unknown --rounding '" + rounding + "' (expected stochastic or nearest)");
+    require(export_dtype.empty() || export_dtype == "fp32" || export_dtype == "bf16",
+            "unknown --export-dtype '" + export_dtype + "' (expected fp32 or bf16)");
+    const bool resume = f.get_switch("resume");  // (a resumed run's precision is the checkpoint's)
+    require(resume || !f.given("master-weights") || dtype == "bf16",
+            "--[no-]master-weights needs --dtype bf16 (fp32 weights are their own master)");
+    require(resume || !f.given("rounding") || (dtype == "bf16" && !f.get_switch("master-weights")),
+            "--rounding needs --dtype bf16 --no-master-weights (with master weights the update rounds to nearest)");
+    require(!f.given("export-dtype") || f.given("export-llmc"), "--export-dtype needs --export-llmc FILE");
     (void)parse_loader_kind(f.get_string("loader"));
     try {
         (void)nn::parse_pos_scheme(f.get_string("pos"));
@@ -226,12 +241,25 @@ static void check_agrees_with_file(const Flags& f, const nn::GPTConfig& file, co
     agree("bias", asked.bias == file.bias, "biases");
 }
 
-// --export-llmc FILE: the model as an llm.c model file.
+// The memory of what training keeps per parameter (the value, its gradient, AdamW's m and v, and in
+// bf16 the master copy), here, where bf16 numbers are held in floats, and in real bf16 storage.
+static std::string training_state_text(int64_t n_params, const optim::AdamWConfig& adamw) {
+    const double n = (double)n_params, mb = 1024.0 * 1024.0;
+    const double master = adamw.bf16_params && adamw.master_weights ? 4 : 0;
+    const double here = n * (4 * sizeof(ag::real) + master) / mb;
+    if (!adamw.bf16_params) return fmt("%.1f MB (parameters, gradients, AdamW m, v)", here);
+    return fmt("%.1f MB here; ", here) + fmt("%.1f MB in bf16 storage", n * (2 + 2 + 8 + master) / mb) +
+           (master ? " (+ master)" : "");
+}
+
+// --export-llmc FILE: the model as an llm.c model file, in --export-dtype (default: the model's own).
 static void export_if_asked(const Flags& f, const nn::GPT& model) {
     const std::string path = f.get_string("export-llmc");
     if (path.empty()) return;
-    export_llmc_model(path, model);
-    std::printf("wrote %s (llm.c model file, fp32)\n", path.c_str());
+    const ag::Dtype dtype = f.given("export-dtype") ? ag::parse_dtype(f.get_string("export-dtype")) : model.dtype();
+    export_llmc_model(path, model, dtype);
+    std::printf("wrote %s (llm.c model file, %s: version %d)\n", path.c_str(), ag::to_string(dtype),
+                dtype == ag::Dtype::bf16 ? 5 : 3);
 }
 
 // --write-tokens PREFIX: the splits as llm.c token files, and a BPE tokenizer beside them.
@@ -508,6 +536,15 @@ static int run(int argc, char** argv) {
     nn::GPT model(config, seed);
     if (saved) saved->load_model(model);
     if (!init_from.empty()) load_llmc_model(init_from, model);
+    // The precision: the saved run's (on --resume; for --sample-only unless --dtype says otherwise).
+    // In bf16 this rounds the parameters to bf16, which changes nothing for the parameters of a bf16
+    // run's checkpoint or of a version-5 llm.c file: their bits are kept exactly.
+    std::string dtype_name = setting("dtype");
+    if (sample_only && saved && !flags.given("dtype") && saved->info().settings.count("dtype"))
+        dtype_name = saved->info().settings.at("dtype");
+    const ag::Dtype dtype = ag::parse_dtype(dtype_name);
+    const bool bf16 = dtype == ag::Dtype::bf16;
+    model.set_dtype(dtype);
 
     if (sample_only) {
         std::cout << sample_text(model, *tokenizer, flags, seed + (saved ? (uint64_t)saved->info().step : 0)) << "\n";
@@ -530,7 +567,12 @@ static int run(int argc, char** argv) {
     const int64_t accumulation = tokens_per_step / ((int64_t)B * T);
     ag::NamedTensors params = model.parameters();
     std::vector<optim::ParamGroup> groups = optim::param_groups(params, setting_float("weight-decay"));
-    optim::AdamW optimizer(groups, {setting_float("beta1"), setting_float("beta2"), setting_float("eps")});
+    optim::AdamWConfig adamw{setting_float("beta1"), setting_float("beta2"), setting_float("eps")};
+    adamw.bf16_params = bf16;
+    adamw.master_weights = setting("master-weights") == "true";
+    adamw.stochastic_rounding = setting("rounding") == "stochastic";
+    adamw.rounding_seed = seed;
+    optim::AdamW optimizer(groups, adamw);
     optim::Schedule schedule;
     schedule.kind = optim::schedule_kind(setting("schedule"));
     schedule.peak = setting_float("lr");
@@ -593,6 +635,10 @@ static int run(int argc, char** argv) {
                              (decays ? " to " + fmt("%g", schedule.peak * schedule.floor) : "") + ", warmup " +
                              std::to_string(schedule.warmup));
     row("AdamW", "betas " + setting("beta1") + ", " + setting("beta2") + ", eps " + setting("eps") + ", clip " + setting("grad-clip"));
+    row("precision", !bf16 ? std::string("fp32") : std::string("bf16 mixed, ") + (adamw.master_weights ? "fp32 master weights" :
+                     adamw.stochastic_rounding ? "no master, stochastic rounding" : "no master, nearest rounding"));
+    row("matmul", bf16 ? ag::gemm_bf16_kernel_name() : ag::gemm_kernel_name());
+    row("training state", training_state_text(n_params, adamw));
     row("threads", std::to_string(omp_get_max_threads()));
     row("output", out_dir + "/ (model.ckpt, log.csv, loss.svg)");
     std::printf("+----------------------+------------------------------------------------------+\n");
@@ -639,9 +685,16 @@ static int run(int argc, char** argv) {
             loss += l.item() / (double)accumulation;
             if (accumulation > 1) l = l * (ag::real)(1.0 / (double)accumulation);  // the mean over micro-batches
             l.backward();
+            if (bf16 && micro + 1 < accumulation) {  // gradients are stored, so summed, in bf16
+                phase = std::chrono::steady_clock::now();
+                optim::round_grads_to_bf16(params);
+                ag::profiler::add("round_grads", ms_since(phase), 0);
+            }
         }
+        // The norm (clipping itself happens inside the optimizer's pass); in bf16 the last rounding of
+        // the gradients is the norm's own pass.
         phase = std::chrono::steady_clock::now();
-        double norm = optim::grad_norm(params);  // clipping itself happens inside the optimizer's pass
+        double norm = bf16 ? optim::round_grads_to_bf16(params) : optim::grad_norm(params);
         ag::profiler::add("grad_norm", ms_since(phase), 0);
 
         // a step whose loss or gradient is not finite would ruin the weights: skip it and say so

@@ -387,6 +387,58 @@ TEST_CASE("llmc: a bf16 (version 5) model file loads its values exactly widened"
     }
 }
 
+TEST_CASE("llmc: a bf16 model exported as version 5 reads back bit for bit; a bad version-5 file is refused",
+          "[train][llmc][bf16]") {
+    TempDir tmp;
+    LlmcArrays arrays = random_arrays(7);
+    for (std::vector<float>* array : arrays.in_file_order())
+        for (float& x : *array) x = from_bf16(to_bf16(x));  // bf16 numbers, as a bf16 run's parameters are
+    nn::GPT ours(tiny_config(), 1);
+    set_by_name(ours, arrays);
+    ours.set_dtype(ag::Dtype::bf16);
+    const std::string path = tmp / "v5.bin", p = "'" + path + "'";
+    export_llmc_model(path, ours, ag::Dtype::bf16);
+    const std::string bytes = read_file(path);
+    CHECK(bytes.size() == 1024 + 2 * (size_t)ours.num_parameters());
+    CHECK(read_llmc_model_header(path).version == 5);
+    CHECK(bytes == llmc_model_bytes(arrays, 5));  // what the test's own writer makes of the same values
+
+    nn::GPT back(tiny_config(), 2);
+    back.set_dtype(ag::Dtype::bf16);
+    load_llmc_model(path, back);
+    ag::NamedTensors a = ours.parameters(), b = back.parameters();
+    for (size_t i = 0; i < a.size(); ++i) {
+        INFO(a[i].first);
+        CHECK(same_bits(a[i].second, b[i].second));
+    }
+    // exported again: the same bytes
+    export_llmc_model(tmp / "again.bin", back, ag::Dtype::bf16);
+    CHECK(read_file(tmp / "again.bin") == bytes);
+
+    // an fp32 model exported as bf16: each value rounded to nearest
+    nn::GPT fp(tiny_config(), 1);
+    LlmcArrays unrounded = random_arrays(7);
+    set_by_name(fp, unrounded);
+    export_llmc_model(tmp / "rounded.bin", fp, ag::Dtype::bf16);
+    CHECK(read_file(tmp / "rounded.bin") == bytes);
+
+    auto message = [&](const std::string& file_bytes) {
+        write_text(path, file_bytes);
+        return error_of([&] {
+            nn::GPT model(tiny_config(), 1);
+            load_llmc_model(path, model);
+        });
+    };
+    const std::string count = "8,896";
+    CHECK(message(bytes.substr(0, bytes.size() - 1)) ==
+          p + " is truncated: the header promises " + count + " parameters (17,792 bytes) but 17,791 follow");
+    CHECK(message(bytes + std::string(17792, '\0')) ==
+          p + " has 17,792 unexpected bytes after its " + count + " parameters");  // an fp32 body under a v5 header
+    std::string v6 = bytes;
+    v6[4] = 6;
+    CHECK(message(v6) == p + " has version 6 (expected 3 = fp32 or 5 = bf16)");
+}
+
 TEST_CASE("llmc: llmc_config is GPT-2 with the header's sizes", "[train][llmc]") {
     LlmcModelHeader h{3, 1024, 50257, 12, 12, 768, 50304};
     nn::GPTConfig c = llmc_config(h);

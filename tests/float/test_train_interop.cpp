@@ -75,7 +75,7 @@ TEST_CASE("llm.c model files: export, --init-from, export again, byte for byte",
     Result a = run_train("-i " + dir / "text.txt" + kTiny + " --steps 5 --export-llmc " + dir / "a.bin" + " --out " + dir / "a");
     INFO(a.output);
     REQUIRE(a.status == 0);
-    CHECK_THAT(a.output, Contains("(llm.c model file, fp32)"));
+    CHECK_THAT(a.output, Contains("(llm.c model file, fp32: version 3)"));
     // the exported weights are the checkpoint's
     LlmcModelHeader h = read_llmc_model_header(dir / "a.bin");
     CHECK(h.vocab_size == 256);
