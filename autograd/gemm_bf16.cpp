@@ -227,10 +227,32 @@ struct Bf16Kernel {
 
 }  // namespace
 
-const char* gemm_bf16_kernel_name() { return "AVX512_BF16 (vdpbf16ps) 12x32"; }
+// Which path is faster depends on the CPU, not only on the instruction set: AMD's Zen 4 and 5 run
+// vdpbf16ps at the fp32 FMA's instruction rate (twice its multiply-adds), while Intel's CPUs with AMX
+// (Sapphire Rapids on) run it at a fraction of that rate, below the fp32 FMA's FLOP rate (`make bench`
+// prints both peaks). Their fast bf16 path is AMX's tiles, which this file does not use yet; until it
+// does, they take the portable path, the fp32 FMA on the same rounded operands.
+#if defined(__AMX_BF16__)
+constexpr bool kUseDotProduct = false;
+#else
+constexpr bool kUseDotProduct = true;
+#endif
+
+const char* gemm_bf16_kernel_name() {
+    return kUseDotProduct ? "AVX512_BF16 (vdpbf16ps) 12x32"
+                          : "portable (fp32 FMA on bf16-rounded operands; this AMX CPU's vdpbf16ps is slower)";
+}
 
 void gemm_bf16(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
                real* C, bool accumulate) {
+    if (kUseDotProduct)
+        gemm_loops::gemm_threaded<Bf16Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
+    else
+        gemm_bf16_portable(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
+}
+
+void gemm_bf16_dot_product(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
+                           const real* B, real* C, bool accumulate) {
     gemm_loops::gemm_threaded<Bf16Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
 }
 

@@ -35,12 +35,19 @@ void gemm_bf16(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t
 void gemm_bf16_reference(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
                          const real* B, real* C, bool accumulate);
 // The path gemm_bf16 takes on this build, for the trainer's start-of-run table and the bench:
-// "AVX512_BF16 (vdpbf16ps) 12x32" or "portable (fp32 FMA on bf16-rounded operands)".
+// "AVX512_BF16 (vdpbf16ps) 12x32" or "portable (fp32 FMA on bf16-rounded operands...)".
 const char* gemm_bf16_kernel_name();
 // For tests: the portable path (gemm's packs rounded to bf16, gemm's micro-kernel), callable on any
 // machine; gemm_bf16 takes the fast path instead when the build has one.
 void gemm_bf16_portable(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
                         const real* B, real* C, bool accumulate);
+#if defined(__AVX512BF16__) && defined(__AVX512BW__) && !defined(AUTOGRAD_DOUBLE)
+#define AG_GEMM_BF16_DOT_PRODUCT 1
+// For tests: the vdpbf16ps path, callable wherever the build has it (gemm_bf16 may prefer the portable
+// one: gemm_bf16.cpp says on which CPUs).
+void gemm_bf16_dot_product(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
+                           const real* B, real* C, bool accumulate);
+#endif
 
 // GELU, tanh approximation, over n values: y = 0.5 x (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3),
 // computed as y = x / (1 + e^(-2u)), the same function with one exponential, one division and no

@@ -153,8 +153,9 @@ Tensor CausalSelfAttention::forward(const Tensor& x) const {
     if (config_.pos == PosScheme::rope) {
         y = causal_attention(q, k, v, scale, Tensor(), attn_dropout.p(), &attn_dropout.rng(), attn_dropout.training());
     } else {  // relative: the composite, with Shaw et al.'s terms in the logits and the values
-        Tensor logits = store((matmul(q, transpose(k), dtype()) + relative_logits(q, T)) * scale);  // (B, NH, T, T)
-        Tensor att = attn_dropout.forward(store(softmax(causal_mask(logits))));                   // (B, NH, T, T)
+        // logits and att: (B, NH, T, T)
+        Tensor logits = store((matmul(q, transpose(k), dtype()) + relative_logits(q, T)) * scale);
+        Tensor att = attn_dropout.forward(store(softmax(causal_mask(logits))));
         y = matmul(att, v, dtype()) + relative_values(att, T);
     }
     y = store(reshape(permute(y, {0, 2, 1, 3}), {B, T, C}));              // heads side by side again

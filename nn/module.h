@@ -69,7 +69,8 @@ private:
 class Linear : public Module {
 public:
     Linear(int64_t in, int64_t out, bool bias, Rng& init, real init_std = 0.02);
-    Tensor forward(const Tensor& x) const { return store(ag::linear(x, weight, bias, dtype())); }  // (..., in) -> (..., out)
+    // (..., in) -> (..., out)
+    Tensor forward(const Tensor& x) const { return store(ag::linear(x, weight, bias, dtype())); }
     Tensor weight, bias;
 };
 

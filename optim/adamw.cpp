@@ -116,7 +116,8 @@ void adamw_range_bf16(real* p, const real* g, real* m, real* v, int64_t begin, i
             for (int64_t j = 0; j < n; ++j) p[i + j] = ag::round_bf16(w[j]);
         } else {
 #pragma omp simd
-            for (int64_t j = 0; j < n; ++j) p[i + j] = ag::round_bf16_stochastic(w[j], ag::sr_random(u.key, (uint64_t)(i + j)));
+            for (int64_t j = 0; j < n; ++j)
+                p[i + j] = ag::round_bf16_stochastic(w[j], ag::sr_random(u.key, (uint64_t)(i + j)));
         }
     }
 }

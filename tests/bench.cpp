@@ -749,7 +749,61 @@ void bench_step(const char* what, const nn::GPTConfig& config, int B, int T, int
     std::fflush(stdout);
 }
 
-void bench_training_steps(double fma_peak_all) {
+// One model in fp32 and the same in bf16 (./train --dtype bf16: bf16 storage, master weights, the
+// gradients rounded by the norm's pass), stepped in turn, so that both medians come from the same
+// minutes of a noisy host; then the ratio of the two.
+void bench_step_pair(const char* what, const nn::GPTConfig& config, int B, int T, int reps, double fma_peak,
+                     double bf16_peak) {
+    release_cached_memory();
+    nn::GPT fp32(config, 1), bf16(config, 1);
+    bf16.set_dtype(Dtype::bf16);
+    ag::NamedTensors p32 = fp32.parameters(), p16 = bf16.parameters();
+    optim::AdamWConfig mixed;
+    mixed.bf16_params = true;
+    optim::AdamW opt32(optim::param_groups(p32)), opt16(optim::param_groups(p16), mixed);
+    std::vector<int> ids(B * T), targets(B * T);
+    for (int i = 0; i < B * T; ++i) {
+        ids[i] = (i * 7919) % config.vocab_size;
+        targets[i] = (i * 104729 + 3) % config.vocab_size;
+    }
+    auto step32 = [&] {
+        opt32.zero_grad();
+        fp32.forward(ids, B, T, targets).loss.backward();
+        opt32.step(1e-4, optim::clip_factor(optim::grad_norm(p32), 1.0));
+    };
+    auto step16 = [&] {
+        opt16.zero_grad();
+        bf16.forward(ids, B, T, targets).loss.backward();
+        opt16.step(1e-4, optim::clip_factor(optim::round_grads_to_bf16(p16), 1.0));
+    };
+    step32(), step16();  // warm up
+    std::vector<double> ms32, ms16;
+    for (int r = 0; r < reps; ++r) {
+        double t0 = now_seconds();
+        step32();
+        double t1 = now_seconds();
+        step16();
+        ms32.push_back(1000 * (t1 - t0)), ms16.push_back(1000 * (now_seconds() - t1));
+    }
+    const double n = (double)fp32.num_parameters();
+    const double flops = (6.0 * n + 12.0 * config.n_layer * config.n_embd * T) * B * T;
+    for (int k = 0; k < 2; ++k) {
+        Stats st = stats_of(k == 0 ? ms32 : ms16);
+        std::printf("| %-26s | %9.1f M | %10.1f | %-25s | %9.0f | %6.1f%% | %-30s |\n",
+                    (std::string(what) + (k == 0 ? ", fp32" : ", bf16")).c_str(), n / 1e6, flops / 1e9,
+                    fmt("%7.1f (%.1f-%.1f)", st.median, st.min, st.max).c_str(), B * T / (st.median / 1000),
+                    100 * flops / (st.median / 1000) / (k == 0 ? fma_peak : bf16_peak),
+                    k == 0 ? "MFU of the fp32 FMA peak" : "MFU of the bf16 peak");
+    }
+    std::vector<double> ratio;
+    for (int r = 0; r < reps; ++r) ratio.push_back(ms16[r] / ms32[r]);
+    Stats q = stats_of(ratio);
+    std::printf("| %-26s | %11s | %10s | %-25s | %9s | %7s | %-30s |\n", (std::string(what) + ", bf16 / fp32").c_str(),
+                "", "", fmt("%.2fx (%.2f-%.2f)", q.median, q.min, q.max).c_str(), "", "", "time, step by step");
+    std::fflush(stdout);
+}
+
+void bench_training_steps(double fma_peak_all, double bf16_peak_all) {
     std::printf("\n### Whole training steps (all threads: forward, backward, clip, AdamW)\n\n");
     std::printf("| %-26s | %11s | %10s | %-25s | %9s | %7s | %-30s |\n", "model", "parameters", "GFLOP/step",
                 "ms/step: median (min-max)", "tokens/s", "MFU", "memory (params+grads+m+v)");
@@ -770,6 +824,9 @@ void bench_training_steps(double fma_peak_all) {
     nn::GPTConfig gpt2 = nn::GPTConfig::gpt2();
     gpt2.padded_vocab_size = 50304;  // as llm.c and ./train on token files pad it
     bench_step("GPT-2 124M, 4 x 64", gpt2, 4, 64, 3, fma_peak_all);
+    std::printf("\nThe same two models in fp32 and in bf16 (--dtype bf16, master weights), a step of each in turn:\n\n");
+    bench_step_pair("6-layer 384-wide, 8 x 256", char_model, 8, 256, 7, fma_peak_all, bf16_peak_all);
+    bench_step_pair("GPT-2 124M, 4 x 64", gpt2, 4, 64, 7, fma_peak_all, bf16_peak_all);
 }
 
 std::string load_average() {
@@ -852,7 +909,7 @@ int main(int argc, char** argv) {
     // ---- whole training steps
     // MFU is of the FMA peak measured again here, or at the start if that was better: a busy host
     // (other programs on the cores) slows a measurement down, never up.
-    if (want.count("steps")) bench_training_steps(std::max(fma_n, fma_peak(threads).max));
+    if (want.count("steps")) bench_training_steps(std::max(fma_n, fma_peak(threads).max), bf16_peak(threads).max);
 
     std::printf("\nload average at end: %s  ·  bench took %.0f s\n", load_average().c_str(), now_seconds() - t_start);
     return 0;

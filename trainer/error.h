@@ -7,6 +7,7 @@
 #pragma once
 
 #include <stdexcept>
+#include <cstdint>
 #include <string>
 
 namespace train {

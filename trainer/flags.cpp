@@ -2,6 +2,7 @@
 
 #include "flags.h"
 
+#include <cstdint>
 #include <algorithm>
 #include <cctype>
 #include <cerrno>

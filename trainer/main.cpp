@@ -166,9 +166,11 @@ static void check_flags(const Flags& f) {
                 "--vocab-size " + f.value_text("vocab-size") + " is outside 256 .. 65536 (a BPE vocabulary is the 256 bytes plus its merges)");
     std::string preset = f.get_string("preset");
     require(preset.empty() || preset == "gpt2", "unknown --preset '" + preset + "' (expected gpt2)");
-    const std::string dtype = f.get_string("dtype"), rounding = f.get_string("rounding"), export_dtype = f.get_string("export-dtype");
+    const std::string dtype = f.get_string("dtype"), rounding = f.get_string("rounding");
+    const std::string export_dtype = f.get_string("export-dtype");
     require(dtype == "fp32" || dtype == "bf16", "unknown --dtype '" + dtype + "' (expected fp32 or bf16)");
-    require(rounding == "stochastic" || rounding == "nearest", "unknown --rounding '" + rounding + "' (expected stochastic or nearest)");
+    require(rounding == "stochastic" || rounding == "nearest",
+            "unknown --rounding '" + rounding + "' (expected stochastic or nearest)");
     require(export_dtype.empty() || export_dtype == "fp32" || export_dtype == "bf16",
             "unknown --export-dtype '" + export_dtype + "' (expected fp32 or bf16)");
     const bool resume = f.get_switch("resume");  // (a resumed run's precision is the checkpoint's)
@@ -248,8 +250,7 @@ static std::string training_state_text(int64_t n_params, const optim::AdamWConfi
     const double master = adamw.bf16_params && adamw.master_weights ? 4 : 0;
     const double here = n * (4 * sizeof(ag::real) + master) / mb;
     if (!adamw.bf16_params) return fmt("%.1f MB (parameters, gradients, AdamW m, v)", here);
-    return fmt("%.1f MB here; ", here) + fmt("%.1f MB in bf16 storage", n * (2 + 2 + 8 + master) / mb) +
-           (master ? " (+ master)" : "");
+    return fmt("%.1f MB (bf16 held in floats; ", here) + fmt("%.1f MB as bf16)", n * (2 + 2 + 8 + master) / mb);
 }
 
 // --export-llmc FILE: the model as an llm.c model file, in --export-dtype (default: the model's own).
@@ -635,8 +636,10 @@ static int run(int argc, char** argv) {
                              (decays ? " to " + fmt("%g", schedule.peak * schedule.floor) : "") + ", warmup " +
                              std::to_string(schedule.warmup));
     row("AdamW", "betas " + setting("beta1") + ", " + setting("beta2") + ", eps " + setting("eps") + ", clip " + setting("grad-clip"));
-    row("precision", !bf16 ? std::string("fp32") : std::string("bf16 mixed, ") + (adamw.master_weights ? "fp32 master weights" :
-                     adamw.stochastic_rounding ? "no master, stochastic rounding" : "no master, nearest rounding"));
+    const char* update = adamw.master_weights        ? "fp32 master weights"
+                         : adamw.stochastic_rounding ? "no master, stochastic rounding"
+                                                     : "no master, nearest rounding";
+    row("precision", bf16 ? std::string("bf16 mixed, ") + update : std::string("fp32"));
     row("matmul", bf16 ? ag::gemm_bf16_kernel_name() : ag::gemm_kernel_name());
     row("training state", training_state_text(n_params, adamw));
     row("threads", std::to_string(omp_get_max_threads()));
