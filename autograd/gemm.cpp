@@ -102,20 +102,9 @@ void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t 
 // A full-width tile of fewer than MR rows, written straight into C. Returns false if it cannot.
 bool short_tile(int64_t rows, int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool add,
                 Prefetch& pf) {
-    switch (rows) {
-    case 1: micro_kernel_rows<1>(kc, a, b, c, ldc, add, pf); return true;
-    case 2: micro_kernel_rows<2>(kc, a, b, c, ldc, add, pf); return true;
-    case 3: micro_kernel_rows<3>(kc, a, b, c, ldc, add, pf); return true;
-    case 4: micro_kernel_rows<4>(kc, a, b, c, ldc, add, pf); return true;
-    case 5: micro_kernel_rows<5>(kc, a, b, c, ldc, add, pf); return true;
-    case 6: micro_kernel_rows<6>(kc, a, b, c, ldc, add, pf); return true;
-    case 7: micro_kernel_rows<7>(kc, a, b, c, ldc, add, pf); return true;
-    case 8: micro_kernel_rows<8>(kc, a, b, c, ldc, add, pf); return true;
-    case 9: micro_kernel_rows<9>(kc, a, b, c, ldc, add, pf); return true;
-    case 10: micro_kernel_rows<10>(kc, a, b, c, ldc, add, pf); return true;
-    case 11: micro_kernel_rows<11>(kc, a, b, c, ldc, add, pf); return true;
-    default: return false;
-    }
+    return gemm_loops::with_rows<MR>(rows, [&](auto r) {
+        micro_kernel_rows<decltype(r)::value>(kc, a, b, c, ldc, add, pf);
+    });
 }
 
 #elif defined(__AVX2__) && defined(__FMA__) && !defined(AUTOGRAD_DOUBLE)

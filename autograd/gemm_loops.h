@@ -55,6 +55,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <type_traits>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -65,6 +66,19 @@
 
 namespace ag {
 namespace gemm_loops {
+
+// Calls f(std::integral_constant<int, R>{}) for the R in [1, kMax) that equals rows, and returns true;
+// false if none does. It turns a run-time row count into the template argument of a micro-kernel
+// written for R rows (a short tile at the bottom edge of C), instead of a switch with a case per R.
+template <int kMax, int R = 1, class F>
+bool with_rows(int64_t rows, F&& f) {
+    if constexpr (R >= kMax) {
+        return false;
+    } else {
+        if (rows == R) return f(std::integral_constant<int, R>{}), true;
+        return with_rows<kMax, R + 1>(rows, f);
+    }
+}
 
 // ---- prefetching the next pack's source.
 //
