@@ -229,7 +229,7 @@ constexpr bool kUseDotProduct = true;
 
 const char* gemm_bf16_kernel_name() {
     return kUseDotProduct ? "AVX512_BF16 (vdpbf16ps) 12x32"
-                          : "portable (fp32 FMA on bf16-rounded operands; this AMX CPU's vdpbf16ps is slower)";
+                          : "portable (AMX CPU: its vdpbf16ps is slower)";
 }
 
 void gemm_bf16(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,

@@ -35,7 +35,7 @@ void gemm_bf16(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t
 void gemm_bf16_reference(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
                          const real* B, real* C, bool accumulate);
 // The path gemm_bf16 takes on this build, for the trainer's start-of-run table and the bench:
-// "AVX512_BF16 (vdpbf16ps) 12x32" or "portable (fp32 FMA on bf16-rounded operands...)".
+// "AVX512_BF16 (vdpbf16ps) 12x32", or "portable (...)" saying why.
 const char* gemm_bf16_kernel_name();
 // For tests: the portable path (gemm's packs rounded to bf16, gemm's micro-kernel), callable on any
 // machine; gemm_bf16 takes the fast path instead when the build has one.

@@ -101,7 +101,7 @@ TEST_CASE("gemm_bf16 names its path", "[gemm][bf16]") {
 #if defined(AG_GEMM_BF16_DOT_PRODUCT) && !defined(__AMX_BF16__)
     CHECK(name == "AVX512_BF16 (vdpbf16ps) 12x32");
 #else
-    CHECK_THAT(name, Catch::Matchers::StartsWith("portable (fp32 FMA on bf16-rounded operands"));
+    CHECK_THAT(name, Catch::Matchers::StartsWith("portable ("));
 #endif
 }
 
