@@ -71,11 +71,7 @@ template <int R>
 void micro_kernel_rows(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict c,
                        int64_t ldc, bool add, Prefetch& pf) {
     __m512 acc[R][2];
-    for (int i = 0; i < R; ++i) {
-        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-        _mm_prefetch((const char*)(c + i * ldc), _MM_HINT_T0);  // C's rows arrive while we compute
-        _mm_prefetch((const char*)(c + i * ldc + 16), _MM_HINT_T0);
-    }
+    gemm_loops::start_tile<R>(acc, c, ldc);
     for (int64_t p = 0; p < kc; ++p, a += MR, b += NR) {
         if ((p & 3) == 0) pf.one();
         __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
@@ -85,14 +81,7 @@ void micro_kernel_rows(int64_t kc, const float* __restrict a, const float* __res
             acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
         }
     }
-    for (int i = 0; i < R; ++i, c += ldc) {
-        if (add) {
-            acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(c));
-            acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_loadu_ps(c + 16));
-        }
-        _mm512_storeu_ps(c, acc[i][0]);
-        _mm512_storeu_ps(c + 16, acc[i][1]);
-    }
+    gemm_loops::finish_tile<R>(acc, c, ldc, add);
 }
 
 void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool add, Prefetch& pf) {

@@ -158,11 +158,7 @@ template <int R>
 void micro_kernel_rows(int64_t kc, const uint32_t* __restrict a, const uint32_t* __restrict b, float* __restrict c,
                        int64_t ldc, bool add, Prefetch& pf) {
     __m512 acc[R][2];
-    for (int i = 0; i < R; ++i) {
-        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-        _mm_prefetch((const char*)(c + i * ldc), _MM_HINT_T0);  // C's rows arrive while we compute
-        _mm_prefetch((const char*)(c + i * ldc + 16), _MM_HINT_T0);
-    }
+    gemm_loops::start_tile<R>(acc, c, ldc);
     const int64_t kq = (kc + 1) / 2;
     for (int64_t q = 0; q < kq; ++q, a += MR, b += NR) {
         if ((q & 1) == 0) pf.one();
@@ -173,14 +169,7 @@ void micro_kernel_rows(int64_t kc, const uint32_t* __restrict a, const uint32_t*
             acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, b1);
         }
     }
-    for (int i = 0; i < R; ++i, c += ldc) {
-        if (add) {
-            acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(c));
-            acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_loadu_ps(c + 16));
-        }
-        _mm512_storeu_ps(c, acc[i][0]);
-        _mm512_storeu_ps(c + 16, acc[i][1]);
-    }
+    gemm_loops::finish_tile<R>(acc, c, ldc, add);
 }
 
 // What gemm_loops.h runs for bf16 pairs. The block sizes are the fp32 kernel's in bytes: a pack's element

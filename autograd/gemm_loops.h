@@ -80,13 +80,39 @@ bool with_rows(int64_t rows, F&& f) {
     }
 }
 
+// ---- the two ends of an AVX-512 micro-kernel, shared by the fp32 and the bf16 one: an R x 32 tile
+// of C held in R x 2 vectors of 16 fp32 accumulators.
+#if defined(__AVX512F__) && !defined(AUTOGRAD_DOUBLE)
+// Zero the accumulators, and request the tile's rows of C, so that they arrive while the products run.
+template <int R>
+inline void start_tile(__m512 (&acc)[R][2], const float* c, int64_t ldc) {
+    for (int i = 0; i < R; ++i) {
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+        _mm_prefetch((const char*)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char*)(c + i * ldc + 16), _MM_HINT_T0);
+    }
+}
+// C's tile (row stride ldc) = (add ? C's tile : 0) + the accumulators.
+template <int R>
+inline void finish_tile(__m512 (&acc)[R][2], float* c, int64_t ldc, bool add) {
+    for (int i = 0; i < R; ++i, c += ldc) {
+        if (add) {
+            acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(c));
+            acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_loadu_ps(c + 16));
+        }
+        _mm512_storeu_ps(c, acc[i][0]);
+        _mm512_storeu_ps(c + 16, acc[i][1]);
+    }
+}
+#endif
+
 // ---- prefetching the next pack's source.
 //
 // A pack reads its source from L3 or memory, and one core keeps only about 16 cache misses in flight,
-// so a pack that waits for its own lines runs at the memory's latency, not its bandwidth: packing the
-// output layer's 154 MB weight took 12-15% of that product's time. Instead, while the micro-kernel
-// computes on the current packs, it requests the lines the next pack will read, one every few steps (a
-// few in flight at a time, never enough to stall it), into L2.
+// so a pack that waits for its own lines runs at the memory's latency, not its bandwidth (packing the
+// output layer's weight, larger than the caches, took a clear share of that product's time). Instead,
+// while the micro-kernel computes on the current packs, it requests the lines the next pack will read,
+// one every few steps (a few in flight at a time, never enough to stall it), into L2.
 //
 // Stream: `runs` runs of `per_run` 64-byte lines, `stride` bytes apart, from `base`; one() requests the
 // next line. Prefetch: two streams, the one needed sooner first.
@@ -225,10 +251,9 @@ void gemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A
 // the small operand, so all its rows are packed at once, in chunks of K of at most A_CHUNK_BYTES that
 // stay in L2, and B streams past them once, one sliver at a time, in slices of KS steps that fit in
 // L1. Each slice of B meets every row of A the moment it is packed, and the prefetcher fetches the
-// next slice meanwhile, so B's source is read once, overlapped with the arithmetic. (For fp32, measured
-// on the output layer's forward, 256 x 50304 x 768 on 2 threads: 74-76% -> 83-85% of peak; GPT-2's
-// other 256-row products gained 2-6 points.) KS and the chunk are multiples of KPACK, so only the last
-// slice of K can end in half a pair.
+// next slice meanwhile, so B's source is read once, overlapped with the arithmetic (in fp32 it measured
+// faster than the blocked nest on every one of GPT-2's 256-row products). KS and the chunk are
+// multiples of KPACK, so only the last slice of K can end in half a pair.
 template <class Kernel>
 void gemm_few_rows(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A, const real* B, real* C,
                    bool accumulate, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {

@@ -373,7 +373,8 @@ Stats bf16_path_peak(int threads) { return bf16_dot_path() ? bf16_peak(threads) 
 // each as a fraction of its path's peak measured before or after them, whichever is higher.
 void bench_gemms_bf16(int threads) {
     const Stats dot_1 = bf16_peak(1), dot_n = bf16_peak(threads);
-    const Stats before_1 = bf16_path_peak(1), before_n = bf16_path_peak(threads);
+    const Stats before_1 = bf16_dot_path() ? dot_1 : fma_peak(1);
+    const Stats before_n = bf16_dot_path() ? dot_n : fma_peak(threads);
     std::vector<GemmRow> rows;
     const Layer gpt2[] = {{"attn qkv", 2304, 768}, {"attn proj", 768, 768}, {"mlp fc", 3072, 768}, {"mlp proj", 768, 3072},
                           {"lm head", 50304, 768}};
@@ -719,6 +720,15 @@ double resident_mb() {
     return (double)pages_resident * 4096.0 / 1e6;
 }
 
+// B*T token ids and targets for a timed step: spread over the vocabulary, the same every run.
+void step_tokens(const nn::GPTConfig& config, int B, int T, std::vector<int>& ids, std::vector<int>& targets) {
+    ids.resize(B * T), targets.resize(B * T);
+    for (int i = 0; i < B * T; ++i) {
+        ids[i] = (i * 7919) % config.vocab_size;
+        targets[i] = (i * 104729 + 3) % config.vocab_size;
+    }
+}
+
 void bench_step(const char* what, const nn::GPTConfig& config, int B, int T, int reps, double peak) {
     // Start from a process holding no freed memory (the allocator's cache, and what the C library keeps
     // after earlier sections freed it), so that the growth is this model's.
@@ -730,11 +740,8 @@ void bench_step(const char* what, const nn::GPTConfig& config, int B, int T, int
     nn::GPT model(config, 1);
     ag::NamedTensors params = model.parameters();
     optim::AdamW opt(optim::param_groups(params));
-    std::vector<int> ids(B * T), targets(B * T);
-    for (int i = 0; i < B * T; ++i) {
-        ids[i] = (i * 7919) % config.vocab_size;
-        targets[i] = (i * 104729 + 3) % config.vocab_size;
-    }
+    std::vector<int> ids, targets;
+    step_tokens(config, B, T, ids, targets);
     auto step = [&] {
         opt.zero_grad();
         model.forward(ids, B, T, targets).loss.backward();
@@ -769,11 +776,8 @@ void bench_step_pair(const char* what, const nn::GPTConfig& config, int B, int T
     optim::AdamWConfig mixed;
     mixed.bf16_params = true;
     optim::AdamW opt32(optim::param_groups(p32)), opt16(optim::param_groups(p16), mixed);
-    std::vector<int> ids(B * T), targets(B * T);
-    for (int i = 0; i < B * T; ++i) {
-        ids[i] = (i * 7919) % config.vocab_size;
-        targets[i] = (i * 104729 + 3) % config.vocab_size;
-    }
+    std::vector<int> ids, targets;
+    step_tokens(config, B, T, ids, targets);
     auto step32 = [&] {
         opt32.zero_grad();
         fp32.forward(ids, B, T, targets).loss.backward();
