@@ -5,17 +5,23 @@
 // A product of two bf16 numbers is exact in fp32 (8 + 8 significant bits, of 24), so this differs from
 // the fp32 gemm on the same rounded inputs only in the order of the fp32 additions.
 //
-// Three versions:
+// Four versions:
 //   gemm_bf16_reference  plain loops, products summed in double: what the tests compare against;
 //   gemm_bf16_portable   (gemm.cpp) the fp32 gemm on packs rounded to bf16: any machine, any build;
 //   the AVX512_BF16 path (below) packs the operands as pairs of bf16 for vdpbf16ps, which multiplies
-//                        16 lanes x 2 pairs and adds both products into fp32 lanes in one instruction.
-// gemm_bf16 takes the last where the build has the instruction (-march with AVX512_BF16, float build),
-// else the portable one. The loop nests, the thread grid and the prefetching are gemm.cpp's, shared
-// through gemm_loops.h: this file supplies only the bf16 Kernel (its packing, micro-kernel and block
-// sizes), which is why it is a file of its own.
+//                        16 lanes x 2 pairs and adds both products into fp32 lanes in one instruction;
+//   the AMX path         (below) the same pairs in tiles for tdpbf16ps, a 16 x 32 by 32 x 16 product in
+//                        one instruction (Intel, Sapphire Rapids on).
+// gemm_bf16 takes the fastest the build and the CPU have (bf16_path, at the end). The loop nests, the
+// thread grid and the prefetching are gemm.cpp's, shared through gemm_loops.h: this file supplies only
+// the two bf16 Kernels (their packing, micro-kernels and block sizes), which is why it is a file of its own.
 #include <algorithm>
 #include <cstring>
+
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "simd.h"
 
@@ -94,14 +100,17 @@ inline __mmask16 first_lanes(int64_t n) { return (__mmask16)((1u << std::clamp<i
 // little for the hardware prefetcher to run ahead, so the pack requests the lines it will read a few
 // steps on itself: the source is often in L3 or memory (the few-rows nest packs all of A before its
 // first product, and the micro-kernel's prefetch of B's next slice into L2 does not always land).
-template <int64_t W>
+// PAIRS > 1 (the AMX kernel's op(B), whose tiles hold 16 pair steps) rounds each sliver's pair steps up
+// to a multiple of PAIRS, the added ones 0.
+template <int64_t W, int64_t PAIRS = 1>
 void pack_pairs(const real* X, bool by_step, int64_t lines, int64_t K, int64_t first, int64_t count, int64_t p0,
                 int64_t kc, uint32_t* out) {
     constexpr int64_t V = (W + 15) / 16;  // vectors of 16 words per pair step
     const Rounder round;
-    const int64_t kq = (kc + 1) / 2;
-    for (int64_t s = 0; s < count; s += W, out += W * kq) {
+    const int64_t kq = (kc + 1) / 2, kq_stored = (kq + PAIRS - 1) / PAIRS * PAIRS;
+    for (int64_t s = 0; s < count; s += W, out += W * kq_stored) {
         const int64_t n = std::min(W, count - s);
+        if (kq_stored > kq) std::memset(out + kq * W, 0, (kq_stored - kq) * W * sizeof(uint32_t));
         if (by_step) {
             __mmask16 valid[V], lanes[V];
             for (int64_t v = 0; v < V; ++v) valid[v] = first_lanes(n - 16 * v), lanes[v] = first_lanes(W - 16 * v);
@@ -203,36 +212,216 @@ struct Bf16Kernel {
     }
 };
 
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__)
+// ---- AMX: Intel's tile unit (Sapphire Rapids on). Eight tile registers of up to 16 rows x 64 bytes;
+// tdpbf16ps C += A B takes a 16 x 16 fp32 tile C, a 16-row tile A of 16 bf16 pairs per row (32 steps of K)
+// and a tile B of 16 pair steps x 16 columns, each row holding the 16 columns' pairs: a 16 x 32 by 32 x 16
+// product in one instruction. The micro-kernel holds a 32 x 32 tile of C in four tiles, loads two tiles
+// of A and two of B per 32 steps of K, and does four products:
+//   tmm0 = C[0:16, 0:16]   tmm1 = C[0:16, 16:32]   tmm4 = A rows 0:16    tmm6 = B columns 0:16
+//   tmm2 = C[16:32, 0:16]  tmm3 = C[16:32, 16:32]  tmm5 = A rows 16:32   tmm7 = B columns 16:32
+// Its packed element is 64 bytes, a tile row: 16 pairs of one line of op(A) (32 steps of K), so a sliver
+// of A is, per 32 steps, 32 such rows, and two tile loads at a stride of 64 bytes take it. A sliver of B is
+// pack_pairs<32>'s (pair step q: the 32 columns' words), its pair steps rounded up to 16 per block, which
+// two tile loads at a stride of 128 bytes split into the two column halves.
+struct alignas(64) TileRow {
+    uint32_t pair[16];
+};
+
+// Linux hands out the tile registers' 8 KB of state only to a process that asks for it (arch_prctl,
+// ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA); without it the first tile instruction faults. Asked once.
+bool amx_permitted() {
+    static const bool granted = [] {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+        constexpr long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+        return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+        return false;
+#endif
+    }();
+    return granted;
+}
+
+// Every tile 16 rows x 64 bytes (palette 1). The configuration belongs to each thread, so each thread
+// loads it before its first product, and keeps it: nothing else in the program uses the tiles.
+void configure_tiles() {
+    static thread_local bool configured = false;
+    if (configured) return;
+    struct alignas(64) {
+        uint8_t palette = 1, start_row = 0, reserved[14] = {};
+        uint16_t bytes_per_row[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+        uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
+    } config;
+    _tile_loadconfig(&config);
+    configured = true;
+}
+
+// Lines [first, first + count) of X (rows of op(A)), steps [p0, p0 + kc), as slivers of 32 lines: for each
+// block of 32 steps, 32 TileRows (line l's pairs of those steps), lines past count and steps past kc 0.
+// X stored line major (A, M x K): a line's 32 values are two loads, paired in a register. Stored by step
+// (A^T, K x M): pair step q of 16 lines comes from two rows of X, and 16 pair steps of 16 lines are then
+// transposed in registers into the 16 lines' TileRows.
+void pack_tile_rows(const real* X, bool by_step, int64_t lines, int64_t K, int64_t first, int64_t count,
+                    int64_t p0, int64_t kc, TileRow* out) {
+    constexpr int64_t W = 32;
+    const Rounder round;
+    const int64_t blocks = (kc + 31) / 32;
+    for (int64_t s = 0; s < count; s += W, out += W * blocks) {
+        const int64_t n = std::min(W, count - s);
+        for (int64_t kb = 0; kb < blocks; ++kb) {
+            const int64_t left = kc - 32 * kb;  // steps of this block inside kc
+            TileRow* block = out + kb * W;
+            if (!by_step) {
+                const __mmask16 along0 = first_lanes(left), along1 = first_lanes(left - 16);
+                for (int64_t l = 0; l < W; ++l) {
+                    if (l >= n) {
+                        _mm512_store_si512(block + l, _mm512_setzero_si512());
+                        continue;
+                    }
+                    const real* line = X + (first + s + l) * K + p0 + 32 * kb;
+                    _mm_prefetch((const char*)(line + 32), _MM_HINT_T0);
+                    _mm_prefetch((const char*)(line + 48), _MM_HINT_T0);
+                    __m512i x = round(_mm512_maskz_loadu_ps(along0, line));
+                    __m512i y = round(_mm512_maskz_loadu_ps(along1, line + 16));
+                    _mm512_store_si512(block + l, pairs_of(x, y));
+                }
+            } else {
+                for (int64_t g = 0; g < W; g += 16) {
+                    const __mmask16 valid = first_lanes(n - g);
+                    __m512 r[16];
+                    for (int64_t q = 0; q < 16; ++q) {  // pair step q: steps 2q, 2q + 1 of the block
+                        const int64_t step = 32 * kb + 2 * q;
+                        const real* even = X + (p0 + step) * lines + first + s + g;
+                        _mm_prefetch((const char*)(even + 32 * lines), _MM_HINT_T0);
+                        __m512i lo = step < kc ? round(_mm512_maskz_loadu_ps(valid, even)) : _mm512_setzero_si512();
+                        __m512i hi = step + 1 < kc ? round(_mm512_maskz_loadu_ps(valid, even + lines))
+                                                   : _mm512_setzero_si512();
+                        r[q] = _mm512_castsi512_ps(interleave_tops(lo, hi));
+                    }
+                    gemm_loops::transpose16(r);  // r[l] = line g + l's 16 pairs
+                    for (int64_t l = 0; l < 16; ++l) _mm512_store_si512(block + g + l, _mm512_castps_si512(r[l]));
+                }
+            }
+        }
+    }
+}
+
+// C's 32 x 32 tile (row stride ldc) = (add ? C : 0) + a sliver @ b sliver over kc steps. Eight prefetches
+// of the next packs' lines per block of 32 steps: a block takes about as long as 32 steps of the fp32
+// kernel take for 4, and the next slice of B (its source in memory, for GPT-2's weights) must arrive
+// before it is packed.
+void amx_micro_kernel(int64_t kc, const TileRow* a, const TileRow* b, float* c, int64_t ldc, bool add, Prefetch& pf) {
+    configure_tiles();
+    const int64_t row_bytes = ldc * (int64_t)sizeof(float), blocks = (kc + 31) / 32;
+    float* c_low = c + 16 * ldc;
+    if (add) {
+        _tile_loadd(0, c, row_bytes);
+        _tile_loadd(1, c + 16, row_bytes);
+        _tile_loadd(2, c_low, row_bytes);
+        _tile_loadd(3, c_low + 16, row_bytes);
+    } else {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+    }
+    for (int64_t kb = 0; kb < blocks; ++kb, a += 32, b += 32) {
+        for (int i = 0; i < 8; ++i) pf.one();
+        _tile_loadd(4, a, 64);
+        _tile_loadd(5, a + 16, 64);
+        _tile_loadd(6, b, 128);
+        _tile_loadd(7, b->pair + 16, 128);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, c, row_bytes);
+    _tile_stored(1, c + 16, row_bytes);
+    _tile_stored(2, c_low, row_bytes);
+    _tile_stored(3, c_low + 16, row_bytes);
+}
+
+// What gemm_loops.h runs with AMX. A packed element is 32 steps of K, so KS and KC stay multiples of it;
+// the block sizes are the vdpbf16ps kernel's in bytes. A tile of C shorter or narrower than 32 x 32 (the
+// edges) is computed aside and copied in by gemm_loops' tile().
+struct AmxKernel {
+    using Packed = TileRow;
+    static constexpr int64_t KPACK = 32;
+    static constexpr int64_t MR = 32, NR = 32;
+    static constexpr int64_t KC = 1024, KC_WHOLE = 1536, MC = 6 * MR, NC = 128 * NR;
+    static constexpr int64_t FEW_ROWS = 9 * MR, KS = 512, A_CHUNK_BYTES = 1 << 20;
+    static void pack_a(const real* A, bool ta, int64_t M, int64_t K, int64_t i0, int64_t mc, int64_t p0,
+                       int64_t kc, TileRow* out) {
+        pack_tile_rows(A, ta, M, K, i0, mc, p0, kc, out);
+    }
+    static void pack_b(const real* B, bool tb, int64_t N, int64_t K, int64_t j0, int64_t nc, int64_t p0,
+                       int64_t kc, TileRow* out) {
+        pack_pairs<NR, 16>(B, !tb, N, K, j0, nc, p0, kc, out->pair);
+    }
+    static void micro_kernel(int64_t kc, const TileRow* a, const TileRow* b, float* c, int64_t ldc, bool add,
+                             Prefetch& pf) {
+        amx_micro_kernel(kc, a, b, c, ldc, add, pf);
+    }
+    static bool short_tile(int64_t, int64_t, const TileRow*, const TileRow*, float*, int64_t, bool, Prefetch&) {
+        return false;
+    }
+};
+static_assert(sizeof(TileRow) == 64 && AmxKernel::KS % AmxKernel::KPACK == 0 && AmxKernel::KC % AmxKernel::KPACK == 0,
+              "a packed element is one 64-byte tile row, and slices hold whole ones");
+#endif  // AMX
+
 }  // namespace
 
-// Which path is faster depends on the CPU, not only on the instruction set: AMD's Zen 4 and 5 run
+// Which path is fastest depends on the CPU, not only on the instruction set: AMD's Zen 4 and 5 run
 // vdpbf16ps at the fp32 FMA's instruction rate (twice its multiply-adds), while Intel's CPUs with AMX
 // (Sapphire Rapids on) run it at a fraction of that rate, below the fp32 FMA's FLOP rate (`make bench`
-// prints both peaks). Their fast bf16 path is AMX's tiles, which this file does not use yet; until it
-// does, they take the portable path, the fp32 FMA on the same rounded operands.
-#if defined(__AMX_BF16__)
-constexpr bool kUseDotProduct = false;
+// prints both peaks); there the AMX tiles are the fast path, and where the operating system refuses
+// them, the portable path (the fp32 FMA on the same rounded operands) is the faster of the other two.
+enum class Path { dot_product, amx, portable };
+Path bf16_path() {
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__)
+    return amx_permitted() ? Path::amx : Path::portable;
 #else
-constexpr bool kUseDotProduct = true;
+    return Path::dot_product;
 #endif
+}
 
 const char* gemm_bf16_kernel_name() {
-    return kUseDotProduct ? "AVX512_BF16 (vdpbf16ps) 12x32"
-                          : "portable (AMX CPU: its vdpbf16ps is slower)";
+    switch (bf16_path()) {
+        case Path::amx: return "AMX (tdpbf16ps) 32x32";
+        case Path::dot_product: return "AVX512_BF16 (vdpbf16ps) 12x32";
+        default: return "portable (AMX refused by the OS; vdpbf16ps is slower here)";
+    }
 }
 
 void gemm_bf16(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
                real* C, bool accumulate) {
-    if (kUseDotProduct)
-        gemm_loops::gemm_threaded<Bf16Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
-    else
-        gemm_bf16_portable(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
+    switch (bf16_path()) {
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__)
+        case Path::amx:
+            return gemm_loops::gemm_threaded<AmxKernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
+#endif
+        case Path::dot_product:
+            return gemm_loops::gemm_threaded<Bf16Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
+        default:
+            return gemm_bf16_portable(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
+    }
 }
 
 void gemm_bf16_dot_product(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
                            const real* B, real* C, bool accumulate) {
     gemm_loops::gemm_threaded<Bf16Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
 }
+
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__)
+bool gemm_bf16_amx(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
+                   real* C, bool accumulate) {
+    if (!amx_permitted()) return false;
+    gemm_loops::gemm_threaded<AmxKernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
+    return true;
+}
+#endif
 
 #else  // no bf16 dot product in this build (or the double build): the portable path
 

@@ -28,14 +28,15 @@ const char* gemm_kernel_name();
 // C (+)= round_bf16(op(A)) @ round_bf16(op(B)): each operand element rounded to the nearest bf16 (a no-op
 // for values that are bf16 already, which is how the model calls it), products exact (a bf16 x bf16
 // product fits a float's 24-bit mantissa), sums in fp32. Same argument meanings as gemm. Where the
-// build has AVX512_BF16 (float build), vdpbf16ps does the products; it treats bf16 subnormal inputs as 0.
+// build has AVX512_BF16 (float build), vdpbf16ps or AMX's tdpbf16ps does the products; both treat bf16
+// subnormal inputs as 0.
 void gemm_bf16(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
                real* C, bool accumulate);
 // The scalar model the tests compare against: the same rounding, products summed in double.
 void gemm_bf16_reference(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
                          const real* B, real* C, bool accumulate);
 // The path gemm_bf16 takes on this build, for the trainer's start-of-run table and the bench:
-// "AVX512_BF16 (vdpbf16ps) 12x32", or "portable (...)" saying why.
+// "AMX (tdpbf16ps) 32x32", "AVX512_BF16 (vdpbf16ps) 12x32", or "portable (...)" saying why.
 const char* gemm_bf16_kernel_name();
 // For tests: the portable path (gemm's packs rounded to bf16, gemm's micro-kernel), callable on any
 // machine; gemm_bf16 takes the fast path instead when the build has one.
@@ -47,6 +48,13 @@ void gemm_bf16_portable(bool transpose_a, bool transpose_b, int64_t M, int64_t N
 // one: gemm_bf16.cpp says on which CPUs).
 void gemm_bf16_dot_product(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
                            const real* B, real* C, bool accumulate);
+#endif
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(AG_GEMM_BF16_DOT_PRODUCT)
+#define AG_GEMM_BF16_AMX 1
+// For tests and the bench: the AMX path, where the build has it; false (C untouched) if the operating
+// system refuses this process the tile registers.
+bool gemm_bf16_amx(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
+                   real* C, bool accumulate);
 #endif
 
 // GELU, tanh approximation, over n values: y = 0.5 x (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3),

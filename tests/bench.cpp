@@ -364,17 +364,65 @@ const char* const bf16_peak_name = "no bf16 dot product in this build: the fp32 
 Stats bf16_peak(int threads) { return fma_peak(threads); }
 #endif
 
-// The limit of the path gemm_bf16 takes: the bf16 dot product's peak, or the fp32 FMA's where it takes
-// the portable path (on CPUs whose dot product is the slower of the two: gemm_bf16.cpp).
+#ifdef AG_GEMM_BF16_AMX
+// AMX: tdpbf16ps into four C tiles from tiles held in registers, each instruction 16 x 16 x 32
+// multiply-adds (16,384 FLOP). Each thread configures its tiles as gemm_bf16.cpp does (16 x 64 bytes);
+// the process has the tiles if gemm_bf16 takes its AMX path.
+Stats amx_peak(int threads) {
+    const int64_t iters = 1 << 16;
+    const double flops = 4.0 * 16384 * iters * threads;
+    return measure_rate(flops, [&] {
+#pragma omp parallel num_threads(threads)
+        {
+            struct alignas(64) {
+                uint8_t palette = 1, start_row = 0, reserved[14] = {};
+                uint16_t bytes_per_row[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+                uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
+            } config;
+            _tile_loadconfig(&config);
+            // zero inputs: the rate does not depend on the values
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            _tile_zero(4);
+            _tile_zero(5);
+            _tile_zero(6);
+            _tile_zero(7);
+            for (int64_t it = 0; it < iters; ++it) {
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(1, 4, 7);
+                _tile_dpbf16ps(2, 5, 6);
+                _tile_dpbf16ps(3, 5, 7);
+            }
+            alignas(64) float out[256];
+            _tile_stored(0, out, 64);
+            sink = out[0];
+        }
+    });
+}
+#endif
+
+// The limit of the path gemm_bf16 takes: AMX's peak, the bf16 dot product's, or the fp32 FMA's where it
+// takes the portable path (on CPUs whose dot product is the slower of the two: gemm_bf16.cpp).
 bool bf16_dot_path() { return std::strncmp(gemm_bf16_kernel_name(), "AVX512_BF16", 11) == 0; }
-Stats bf16_path_peak(int threads) { return bf16_dot_path() ? bf16_peak(threads) : fma_peak(threads); }
+bool bf16_amx_path() { return std::strncmp(gemm_bf16_kernel_name(), "AMX", 3) == 0; }
+Stats bf16_path_peak(int threads) {
+#ifdef AG_GEMM_BF16_AMX
+    if (bf16_amx_path()) return amx_peak(threads);
+#endif
+    return bf16_dot_path() ? bf16_peak(threads) : fma_peak(threads);
+}
+const char* bf16_path_peak_name() {
+    return bf16_amx_path() ? "AMX peak (tdpbf16ps)" : "fp32 FMA peak (its path's)";
+}
 
 // gemm_bf16 on bf16 operands at GPT-2 small's linear layers (the same products as the gemm section),
 // each as a fraction of its path's peak measured before or after them, whichever is higher.
 void bench_gemms_bf16(int threads) {
     const Stats dot_1 = bf16_peak(1), dot_n = bf16_peak(threads);
-    const Stats before_1 = bf16_dot_path() ? dot_1 : fma_peak(1);
-    const Stats before_n = bf16_dot_path() ? dot_n : fma_peak(threads);
+    const Stats before_1 = bf16_dot_path() ? dot_1 : bf16_path_peak(1);
+    const Stats before_n = bf16_dot_path() ? dot_n : bf16_path_peak(threads);
     std::vector<GemmRow> rows;
     const Layer gpt2[] = {{"attn qkv", 2304, 768}, {"attn proj", 768, 768}, {"mlp fc", 3072, 768}, {"mlp proj", 768, 3072},
                           {"lm head", 50304, 768}};
@@ -386,7 +434,7 @@ void bench_gemms_bf16(int threads) {
     row(std::string("bf16 peak (") + bf16_peak_name + ")", "registers only", "GFLOP/s", dot_1, peak_1, dot_n, peak_n,
         1e9);
     if (!bf16_dot_path())
-        row("fp32 FMA peak (its path's)", "registers only", "GFLOP/s", before_1, peak_1, before_n, peak_n, 1e9);
+        row(bf16_path_peak_name(), "registers only", "GFLOP/s", before_1, peak_1, before_n, peak_n, 1e9);
     for (const GemmRow& r : rows) row(r.what, r.shape, "GFLOP/s", r.s1, peak_1, r.s2, peak_n, 1e9);
     std::printf("\ngemm_bf16 path: %s. Operands rounded to bf16 first, as the model holds them. Rows are of its "
                 "path's peak measured before them or after them, whichever was higher: %.0f GFLOP/s on 1 thread (%.0f before, "
