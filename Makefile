@@ -16,7 +16,7 @@ endif
 
 # Everything but trainer/main.cpp goes into one library, so that tests can link any layer.
 # (The trainer's sources live in trainer/, since the binary itself is ./train.)
-LIB_SRC  := $(wildcard autograd/*.cpp nn/*.cpp optim/*.cpp) $(filter-out trainer/main.cpp,$(wildcard trainer/*.cpp))
+LIB_SRC  := $(wildcard autograd/*.cpp autograd/fast/*.cpp nn/*.cpp optim/*.cpp) $(filter-out trainer/main.cpp,$(wildcard trainer/*.cpp))
 LIB_F32  := $(BUILD)/f32/libgpt.a
 LIB_F64  := $(BUILD)/f64/libgpt.a
 

@@ -7,6 +7,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "parallel.h"
 #include "rng.h"
 
 namespace ag {
@@ -37,11 +38,8 @@ uint64_t sr_key(uint64_t seed, uint64_t tensor, uint64_t step) {
     return mix.next_u64();
 }
 
-// Below this many values a single thread does the pass: waking the others costs more.
-constexpr int64_t kRoundInParallel = 1 << 16;
-
 void round_bf16_into(const real* src, real* dst, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= kRoundInParallel)
+#pragma omp parallel for simd schedule(static) if (worth_threads(n))
     for (int64_t i = 0; i < n; ++i) dst[i] = round_bf16(src[i]);
 }
 

@@ -14,6 +14,15 @@
 
 namespace ag {
 
+// ---- the two tiers. Every op has a reference version, written to be read (ops_*.cpp); the ones a
+// training step spends its time in also have a tuned one (fast/), which computes the same function to
+// float rounding. Which runs is chosen here, for the whole process (dispatch.cpp; tiers.h lists the ops
+// with both). The double build, which the gradient checks use, has only the reference tier.
+enum class Kernels { reference, fast };
+void set_kernels(Kernels k);  // default: fast
+Kernels kernels();
+const char* kernels_name(Kernels k);  // "reference" or "fast"
+
 // ---- elementwise, with broadcasting (ops_pointwise.cpp)
 // Two shapes fit when they are equal, when one of them (leading 1s ignored) is a trailing part of the
 // other, e.g. (C) or (T, C) against (B, T, C), or when one is a single value. The output has the

@@ -14,6 +14,7 @@
 #endif
 
 #include "memory.h"
+#include "parallel.h"
 #include "profiler.h"
 #include "rng.h"
 
@@ -137,8 +138,7 @@ Tensor Tensor::grad() const {
 // Zeroing is a pass over memory: 4 bytes written per value. Written with ordinary stores (memset), each
 // line is first read into the cache (read for ownership), doubling the traffic; streaming stores skip
 // that read and the cache, which suits a buffer too large to still be in a cache when it is next read.
-// So: buffers from 4 MB (twice this machine's per-core L2) are streamed, smaller ones memset.
-constexpr int64_t kStreamMin = 1 << 20;  // values
+// So: buffers past the caches (parallel.h) are streamed, smaller ones memset.
 
 // Zeroes `bytes` bytes at x with streaming stores (SSE2, there on every x86-64), memset elsewhere.
 static void zero_streaming(char* x, size_t bytes) {
@@ -158,8 +158,8 @@ static void zero_streaming(char* x, size_t bytes) {
 // between the threads, each clearing its own contiguous part, the parts starting at multiples of 64
 // bytes (a cache line).
 static void fill_zeros(real* x, int64_t n) {
-    const bool stream = n >= kStreamMin;
-#pragma omp parallel if (n >= (1 << 15))
+    const bool stream = past_caches(n * (int64_t)sizeof(real));
+#pragma omp parallel if (worth_threads(n))
     {
         const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
         const int64_t part = (n / nt + 15) / 16 * 16;

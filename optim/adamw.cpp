@@ -24,7 +24,7 @@
 #include <cmath>
 
 #include <omp.h>
-#include "../autograd/simd.h"
+#include "../autograd/fast/simd.h"
 #if defined(__AVX512F__) && !defined(AUTOGRAD_DOUBLE)
 #define ADAMW_AVX512 1
 #endif
@@ -127,7 +127,7 @@ void adamw_range_bf16(real* p, const real* g, real* m, real* v, int64_t begin, i
 // With bf16 parameters (u non-null) each part goes through adamw_range_bf16.
 void adamw_update(real* p, const real* g, real* m, real* v, int64_t n, const AdamWCoefficients& c,
                   const Bf16Update* u) {
-#pragma omp parallel if (n >= kParallelMin)
+#pragma omp parallel if (ag::worth_threads(n))
     {
         const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
         const int64_t part = (n / nt + 15) / 16 * 16;

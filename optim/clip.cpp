@@ -57,7 +57,7 @@ static double block_sum_of_squares(std::conditional_t<kRound, real*, const real*
 // added in order, so the result is the same whatever the number of threads (a run reproduces exactly).
 template <bool kRound = false>
 static double sum_of_squares(std::conditional_t<kRound, real*, const real*> x, int64_t n) {
-    const int64_t block = kParallelMin;
+    const int64_t block = ag::kThreadsMin;
     const int64_t blocks = (n + block - 1) / block;
     std::vector<double> partial((size_t)blocks);
 #pragma omp parallel for if (blocks > 1) schedule(static)
@@ -69,7 +69,7 @@ static double sum_of_squares(std::conditional_t<kRound, real*, const real*> x, i
 }
 
 static void scale(real* x, int64_t n, real factor) {
-#pragma omp parallel for if (n >= kParallelMin) schedule(static)
+#pragma omp parallel for if (ag::worth_threads(n)) schedule(static)
     for (int64_t i = 0; i < n; ++i) x[i] *= factor;
 }
 

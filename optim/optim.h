@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "../autograd/parallel.h"
 #include "../autograd/tensor.h"
 
 namespace optim {
@@ -57,10 +58,6 @@ int64_t num_params(const ParamGroup& group);  // the number of scalars (sum of n
 std::string describe(const std::vector<ParamGroup>& groups);
 
 // ---- optimizers
-
-// Tensors with at least this many values are updated (and clipped) by all OpenMP threads; smaller ones
-// by one, where starting the threads would cost more than the work.
-constexpr int64_t kParallelMin = 1 << 15;
 
 // The interface every optimizer offers. The parameters are fixed at construction; no tensor may be
 // in two groups (std::invalid_argument). A parameter whose gradient is undefined (backward never

@@ -13,7 +13,7 @@ SGD::SGD(std::vector<ParamGroup> groups, SGDConfig config)
     : Optimizer(std::move(groups), "sgd", /*buffers: momentum*/ 1), config_(config) {}
 
 static void sgd_update(real* p, const real* g, real* buf, int64_t n, real lr, real wd, real mu, real grad_scale) {
-#pragma omp parallel for if (n >= kParallelMin) schedule(static)
+#pragma omp parallel for if (ag::worth_threads(n)) schedule(static)
     for (int64_t i = 0; i < n; ++i) {
         buf[i] = mu * buf[i] + g[i] * grad_scale;
         p[i] -= lr * (buf[i] + wd * p[i]);

@@ -31,10 +31,10 @@
 #ifdef __GLIBC__
 #include <malloc.h>  // malloc_trim
 #endif
-#include "../autograd/simd.h"
+#include "../autograd/fast/simd.h"
 
 #include "../autograd/bf16.h"
-#include "../autograd/kernels.h"
+#include "../autograd/fast/kernels.h"
 #include "../autograd/memory.h"
 #include "../autograd/ops.h"
 #include "../nn/gpt.h"

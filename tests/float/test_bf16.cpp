@@ -288,7 +288,7 @@ TEST_CASE("bf16 AdamW: nearest rounding cancels small updates, stochastic roundi
 }
 
 TEST_CASE("bf16 AdamW: stochastic rounding gives the same bits on 1 thread and on several", "[bf16][optim]") {
-    const int64_t n = 3 * optim::kParallelMin + 48;  // shared between threads, with a ragged end
+    const int64_t n = 3 * ag::kThreadsMin + 48;  // shared between threads, with a ragged end
     OneParam a(n, 3), b(n, 3);
     optim::AdamW oa(a.groups, bf16_config(false, true)), ob(b.groups, bf16_config(false, true));
     const int threads = omp_get_max_threads();

@@ -4,7 +4,7 @@
 #include <limits>
 #include <vector>
 
-#include "../../autograd/kernels.h"
+#include "../../autograd/fast/kernels.h"
 #include "../../autograd/ops.h"
 #include "../../autograd/rng.h"
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "../../autograd/bf16.h"
-#include "../../autograd/kernels.h"
+#include "../../autograd/fast/kernels.h"
 #include "../../autograd/rng.h"
 
 using namespace ag;

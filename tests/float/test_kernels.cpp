@@ -4,7 +4,7 @@
 #include <omp.h>
 #include <vector>
 
-#include "../../autograd/kernels.h"
+#include "../../autograd/fast/kernels.h"
 #include "../../autograd/ops.h"
 
 using namespace ag;

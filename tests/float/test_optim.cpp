@@ -571,7 +571,7 @@ TEST_CASE("clipping inside the step: grad_norm + step(lr, clip_factor) equals cl
     auto make = [](uint64_t seed) {  // three tensors, one above the parallel threshold, with gradients
         Rng rng(seed);
         NamedTensors params;
-        for (int64_t n : {(int64_t)7, (int64_t)1000, optim::kParallelMin + 37}) {
+        for (int64_t n : {(int64_t)7, (int64_t)1000, ag::kThreadsMin + 37}) {
             Tensor p = Tensor::randn({n}, rng).requires_grad_();
             std::vector<real> g(n);
             for (real& x : g) x = (real)(3 * rng.normal());

@@ -214,7 +214,7 @@ void flush_denormals_to_zero(bool on) {
 
 // Runs body(begin, end, out, shift) over [0, n) in pieces of kPiece values, on all threads when n is
 // big; body computes values begin..end-1 of the output into out[i - shift]. For arrays past the caches
-// (over kFarBytes):
+// (past_caches, parallel.h):
 //   - each piece first asks for the inputs two pieces ahead (software prefetch): more memory reads in
 //     flight than the hardware prefetcher keeps for one stream per core;
 //   - when `stream` (the output overwrites dst), each piece is computed into a buffer in L1 and then
@@ -222,9 +222,9 @@ void flush_denormals_to_zero(bool on) {
 constexpr int64_t kPiece = 256;
 template <typename F>
 void in_pieces(int64_t n, const real* in1, const real* in2, real* dst, bool stream, F body) {
-    const bool far = n * (int64_t)sizeof(real) > kFarBytes;
+    const bool far = past_caches(n * (int64_t)sizeof(real));
     stream = stream && far;
-#pragma omp parallel if (n > (1 << 16))
+#pragma omp parallel if (worth_threads(n))
     {
         alignas(64) real piece[kPiece];
 #pragma omp for schedule(static) nowait

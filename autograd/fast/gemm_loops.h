@@ -62,7 +62,7 @@
 #endif
 #include "simd.h"
 
-#include "tensor.h"
+#include "../tensor.h"
 
 namespace ag {
 namespace gemm_loops {

@@ -25,7 +25,7 @@
 
 #include "simd.h"
 
-#include "bf16.h"
+#include "../bf16.h"
 #include "gemm_loops.h"
 #include "kernels.h"
 

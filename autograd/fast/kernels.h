@@ -7,7 +7,8 @@
 
 #include <cstdint>
 
-#include "tensor.h"
+#include "../parallel.h"
+#include "../tensor.h"
 
 namespace ag {
 
@@ -67,7 +68,7 @@ bool gemm_bf16_amx(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int
 // as 0 (they are under 1e-26 there; computing them would only make slow denormal numbers).
 // gelu_backward adds into dx, or with accumulate = false stores into it (a new gradient buffer, or dy
 // itself: dx == dy computes in place).
-// Past the caches (over kFarBytes), y and a stored dx are written with streaming stores (see below).
+// Past the caches (parallel.h), y and a stored dx are written with streaming stores (see below).
 void gelu_forward(const real* x, real* y, int64_t n);
 void gelu_backward(const real* x, const real* dy, real* dx, int64_t n, bool accumulate = true);
 
@@ -98,9 +99,6 @@ void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64
 // are 0. Threaded; past the caches a stored dst is streamed out.
 void scale_into(const real* src, real u, real* dst, int64_t n, bool accumulate);
 
-// A tensor bigger than this is taken to be past the per-core caches (L2 is 2 MB here): the kernels
-// that prefetch ahead of their reads, or stream their outputs, do so only then.
-constexpr int64_t kFarBytes = 8 << 20;
 
 // Streaming stores, for outputs past the caches. A plain store to a line that is not in cache first
 // reads the line from memory (read for ownership) and writes it back later: for an output, a read

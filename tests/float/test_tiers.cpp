@@ -1,0 +1,190 @@
+// The tuned tier against the reference tier (autograd/tiers.h), in float: every op with both, on shapes
+// that reach each of the tuned version's paths (threads, streaming past the caches, tails, broadcasting,
+// bf16 operands, a gradient written in place over its output's, a gradient added to one already there).
+// The reference is what the double build's gradient checks prove right; these prove the fast tier equal
+// to it, to float rounding.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "../../autograd/ops.h"
+
+using namespace ag;
+
+static_assert(sizeof(real) == sizeof(float), "these tests check the float build");
+
+namespace {
+
+using Op = std::function<Tensor(const std::vector<Tensor>&)>;
+
+// How the inputs reach the op: as leaves, as the outputs of another op (whose gradient buffer the fast
+// tier may take over for the input's), and twice through the same graph (gradients add up).
+enum class Feed { leaves, op_outputs, twice };
+
+struct Result {
+    std::vector<real> out;
+    std::vector<std::vector<real>> grads;
+};
+
+std::vector<real> values(const Tensor& t) { return std::vector<real>(t.data(), t.data() + t.numel()); }
+
+// Runs op on copies of `inputs` in the given tier: its output, and each input's gradient of
+// sum(op(...) * R) for a fixed random R (a random projection: every output element counts differently).
+Result run(Kernels tier, const std::vector<Tensor>& inputs, const Op& op, Feed feed) {
+    set_kernels(tier);
+    std::vector<Tensor> leaves, fed;
+    for (const Tensor& x : inputs) {
+        leaves.push_back(x.clone().requires_grad_());
+        fed.push_back(feed == Feed::op_outputs ? mul(leaves.back(), real(1)) : leaves.back());
+    }
+    Result r;
+    for (int pass = 0; pass < (feed == Feed::twice ? 2 : 1); ++pass) {
+        Tensor y = op(fed);
+        Rng rng(99);
+        Tensor R = Tensor::randn(y.shape(), rng);
+        sum(mul(y, R)).backward();
+        r.out = values(y);
+    }
+    for (const Tensor& x : leaves) r.grads.push_back(x.grad().defined() ? values(x.grad()) : std::vector<real>());
+    set_kernels(Kernels::fast);
+    return r;
+}
+
+// Largest |a - b| over the largest |b| (and a floor, for all-zero tensors).
+double relative_error(const std::vector<real>& a, const std::vector<real>& b) {
+    REQUIRE(a.size() == b.size());
+    double diff = 0, scale = 1e-20;
+    for (size_t i = 0; i < a.size(); ++i) {
+        diff = std::max(diff, std::fabs((double)a[i] - b[i]));
+        scale = std::max(scale, std::fabs((double)b[i]));
+    }
+    return diff / scale;
+}
+
+void check_tiers(const std::string& what, const std::vector<Tensor>& inputs, const Op& op, double tolerance = 2e-5) {
+    for (Feed feed : {Feed::leaves, Feed::op_outputs, Feed::twice}) {
+        INFO(what << (feed == Feed::leaves ? ", inputs as leaves" : feed == Feed::op_outputs ? ", inputs from an op" : ", twice"));
+        Result ref = run(Kernels::reference, inputs, op, feed), fast = run(Kernels::fast, inputs, op, feed);
+        CHECK(relative_error(fast.out, ref.out) <= tolerance);
+        for (size_t i = 0; i < inputs.size(); ++i) {
+            INFO("gradient of input " << i);
+            CHECK(relative_error(fast.grads[i], ref.grads[i]) <= tolerance);
+        }
+    }
+}
+
+Tensor random(const Shape& shape, uint64_t seed, real stddev = 1) {
+    Rng rng(seed);
+    return Tensor::randn(shape, rng, stddev);
+}
+
+// Elements past which the fast tier streams its stores (8 MB of floats): a tensor this big takes that path.
+constexpr int64_t kPastCaches = (8 << 20) / 4 + 1000;
+
+}  // namespace
+
+TEST_CASE("tiers: add, sub, mul, div, with and without broadcasting, small and past the caches", "[tiers]") {
+    const std::vector<std::pair<Shape, Shape>> shapes = {
+        {{7, 13}, {7, 13}}, {{3, 5, 13}, {13}}, {{13}, {3, 5, 13}}, {{4, 6}, {1}}, {{300, 301}, {300, 301}},
+        {{kPastCaches}, {kPastCaches}}};
+    for (const auto& [sa, sb] : shapes) {
+        Tensor a = random(sa, 1), b = add(random(sb, 2), real(3));  // b away from 0, for div
+        check_tiers("add", {a, b}, [](auto& x) { return add(x[0], x[1]); });
+        check_tiers("sub", {a, b}, [](auto& x) { return sub(x[0], x[1]); });
+        check_tiers("mul", {a, b}, [](auto& x) { return mul(x[0], x[1]); });
+        check_tiers("div", {a, b}, [](auto& x) { return div(x[0], x[1]); });
+    }
+}
+
+TEST_CASE("tiers: gelu and round_bf16, a tail and past the caches", "[tiers]") {
+    for (int64_t n : {int64_t(1), int64_t(1003), kPastCaches}) {
+        Tensor x = random({n}, 3, 3);
+        check_tiers("gelu", {x}, [](auto& x) { return gelu(x[0]); }, 1e-5);
+        check_tiers("round_bf16", {x}, [](auto& x) { return round_bf16(x[0]); }, 0);
+    }
+}
+
+TEST_CASE("tiers: matmul, batched, shared and threaded, in fp32 and bf16", "[tiers]") {
+    const std::vector<std::pair<Shape, Shape>> shapes = {
+        {{37, 45}, {45, 29}}, {{3, 37, 45}, {3, 45, 29}}, {{2, 30, 40}, {40, 50}}, {{40, 30}, {2, 30, 50}},
+        {{300, 400}, {400, 37}}};
+    for (const auto& [sa, sb] : shapes)
+        for (Dtype d : {Dtype::fp32, Dtype::bf16}) {
+            Tensor a = random(sa, 4), b = random(sb, 5);
+            check_tiers(d == Dtype::bf16 ? "matmul bf16" : "matmul", {a, b},
+                        [d](auto& x) { return matmul(x[0], x[1], d); }, 1e-4);
+        }
+}
+
+TEST_CASE("tiers: linear, with and without bias, few rows and many, in fp32 and bf16", "[tiers]") {
+    struct Case {
+        Shape x;
+        int64_t N;
+    };
+    for (const Case& c : {Case{{5, 7, 33}, 29}, Case{{300, 200}, 400}, Case{{256, 64}, 512}})
+        for (Dtype d : {Dtype::fp32, Dtype::bf16}) {
+            Tensor x = random(c.x, 6), W = random({c.N, c.x.back()}, 7), b = random({c.N}, 8);
+            check_tiers("linear with bias", {x, W, b}, [d](auto& v) { return linear(v[0], v[1], v[2], d); }, 1e-4);
+            check_tiers("linear", {x, W}, [d](auto& v) { return linear(v[0], v[1], Tensor(), d); }, 1e-4);
+        }
+}
+
+TEST_CASE("tiers: softmax, layernorm and cross_entropy, few rows, threaded rows and past the caches", "[tiers]") {
+    for (const Shape& s : std::vector<Shape>{{7, 13}, {4, 3, 130}, {300, 200}, {2100, 1050}}) {
+        const int64_t C = s.back(), rows = numel_of(s) / C;
+        Tensor x = random(s, 9, 2), gain = random({C}, 10), bias = random({C}, 11);
+        check_tiers("softmax", {x}, [](auto& v) { return softmax(v[0]); });
+        check_tiers("layernorm", {x, gain, bias}, [](auto& v) { return layernorm(v[0], v[1], v[2]); });
+        check_tiers("layernorm without bias", {x, gain}, [](auto& v) { return layernorm(v[0], v[1], Tensor()); });
+        std::vector<int> targets(rows);
+        for (int64_t r = 0; r < rows; ++r) targets[r] = r % 5 == 4 ? -1 : (int)(r * 7 % (C - 2));  // some ignored
+        check_tiers("cross_entropy", {x}, [&](auto& v) { return cross_entropy(v[0], targets); });
+        check_tiers("cross_entropy, 2 padding columns", {x},
+                    [&](auto& v) { return cross_entropy(v[0], targets, -1, C - 2); });
+        check_tiers("cross_entropy, scaled", {x}, [&](auto& v) { return mul(cross_entropy(v[0], targets), real(3)); });
+    }
+}
+
+TEST_CASE("tiers: cross_entropy's second backward through the same graph", "[tiers]") {
+    // The fast tier makes the gradient in its forward and uses it once; a second backward recomputes it.
+    Tensor x = random({40, 70}, 12);
+    std::vector<int> targets(40);
+    for (int r = 0; r < 40; ++r) targets[r] = r % 70;
+    std::vector<std::vector<real>> grads;
+    for (Kernels tier : {Kernels::reference, Kernels::fast}) {
+        set_kernels(tier);
+        Tensor leaf = x.clone().requires_grad_();
+        Tensor loss = cross_entropy(leaf, targets);
+        loss.backward(true);
+        loss.backward();
+        grads.push_back(values(leaf.grad()));
+    }
+    set_kernels(Kernels::fast);
+    CHECK(relative_error(grads[1], grads[0]) <= 2e-5);
+}
+
+TEST_CASE("tiers: causal attention, one and several key blocks and query tiles, bias, dropout", "[tiers]") {
+    struct Case {
+        int64_t B, NH, T, hs;
+    };
+    for (const Case& c : {Case{2, 3, 5, 4}, Case{2, 3, 70, 8}, Case{1, 2, 300, 4}}) {
+        Tensor q = random({c.B, c.NH, c.T, c.hs}, 13), k = random({c.B, c.NH, c.T, c.hs}, 14),
+               v = random({c.B, c.NH, c.T, c.hs}, 15), bias = random({c.NH, c.T, c.T}, 16);
+        const real scale = 1 / std::sqrt((real)c.hs);
+        check_tiers("causal_attention", {q, k, v}, [=](auto& x) { return causal_attention(x[0], x[1], x[2], scale); });
+        check_tiers("causal_attention with a bias", {q, k, v, bias},
+                    [=](auto& x) { return causal_attention(x[0], x[1], x[2], scale, x[3]); });
+        check_tiers("causal_attention with dropout", {q, k, v}, [=](auto& x) {
+            Rng rng(17);  // the same seed in both tiers: the same kept probabilities
+            return causal_attention(x[0], x[1], x[2], scale, Tensor(), real(0.3), &rng, true);
+        });
+        Tensor qkv = random({c.B, c.T, 3 * c.NH * c.hs}, 18);
+        check_tiers("causal_attention_qkv", {qkv, bias}, [=](auto& x) {
+            Rng rng(19);
+            return causal_attention_qkv(x[0], c.NH, scale, x[1], real(0.2), &rng, true);
+        });
+    }
+}
