@@ -85,7 +85,8 @@ Tensor sum(const Tensor& x);  // all elements -> shape []
 Tensor sum(const Tensor& x, int axis, bool keepdim = false);
 Tensor mean(const Tensor& x);
 Tensor mean(const Tensor& x, int axis, bool keepdim = false);
-Tensor max(const Tensor& x);  // over the last axis: (..., N) -> (...); the gradient goes to the first maximum
+Tensor max(const Tensor& x);  // all elements -> shape []; the gradient goes to the first maximum
+Tensor max(const Tensor& x, int axis, bool keepdim = false);
 
 // ---- neural-network ops (ops_nn.cpp)
 Tensor softmax(const Tensor& x);      // over the last axis

@@ -3,6 +3,8 @@
 //
 // With inputs = Dtype::bf16 every operand value of a product is rounded to bf16 as it is read (a no-op
 // for tensors that are bf16 already), and the sums stay fp32, as the bf16 dot-product instructions do.
+#include <vector>
+
 #include "bf16.h"
 #include "op_helpers.h"
 #include "tiers.h"
@@ -12,22 +14,28 @@ namespace reference {
 
 namespace {
 
-// An operand value as the product reads it.
-real operand(real v, Dtype inputs) { return inputs == Dtype::bf16 ? ag::round_bf16(v) : v; }
+// op(X) as a row-major (rows, cols) matrix: X itself, or its transpose when X is stored (cols, rows),
+// each value rounded to bf16 when the product's inputs are bf16.
+std::vector<real> as_matrix(const real* X, bool transposed, int64_t rows, int64_t cols, Dtype inputs) {
+    std::vector<real> m(rows * cols);
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) {
+            const real v = transposed ? X[c * rows + r] : X[r * cols + c];
+            m[r * cols + c] = inputs == Dtype::bf16 ? ag::round_bf16(v) : v;
+        }
+    return m;
+}
 
-// C (M, N) += A (M, K) @ B (K, N), all row-major; ta, tb: read A stored (K, M), B stored (N, K) instead.
-// The one product the backward passes need in three orientations.
+// C (M, N) += op(A) (M, K) @ op(B) (K, N), C row-major; op(A) = A, or A^T with ta (A stored (K, M));
+// op(B) likewise with tb. The one product the backward passes need in three orientations. The loop
+// over j is innermost so that it runs along rows of C and op(B) (the compiler vectorises it); each
+// C[i][j] still adds its K terms in order of p.
 void product(Dtype inputs, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
              real* C) {
+    const std::vector<real> a = as_matrix(A, ta, M, K, inputs), b = as_matrix(B, tb, K, N, inputs);
     for (int64_t i = 0; i < M; ++i)
-        for (int64_t j = 0; j < N; ++j) {
-            real sum = 0;
-            for (int64_t p = 0; p < K; ++p) {
-                const real a = ta ? A[p * M + i] : A[i * K + p], b = tb ? B[j * K + p] : B[p * N + j];
-                sum += operand(a, inputs) * operand(b, inputs);
-            }
-            C[i * N + j] += sum;
-        }
+        for (int64_t p = 0; p < K; ++p)
+            for (int64_t j = 0; j < N; ++j) C[i * N + j] += a[i * K + p] * b[p * N + j];
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
-// ops_reduce.cpp: sums, means and maxima.
+// ops_reduce.cpp: sums, means and maxima, over all elements or over one axis.
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "ops.h"
 
@@ -55,28 +57,44 @@ Tensor mean(const Tensor& x, int axis, bool keepdim) {
     return mul(s, real(1) / (real)x.size(axis));
 }
 
-// y = max_j x[..., j] over the last axis  =>  dx[..., argmax] += dy. The max is not differentiable
-// where two entries tie; we send the whole gradient to the first of them (PyTorch picks one too).
-Tensor max(const Tensor& x) {
-    if (x.dim() < 1 || x.size(-1) == 0)
-        throw std::invalid_argument("max: shape " + x.shape_str() + " has no last axis to take the maximum over");
-    int64_t N = x.size(-1), rows = x.numel() / N;
-    Shape out_shape(x.shape().begin(), x.shape().end() - 1);
+// x viewed as (outer, len, inner): y[o][i] = max_l x[o][l][i]  =>  dx[o][argmax][i] += dy[o][i]. The max
+// is not differentiable where two entries tie; the whole gradient goes to the first of them (PyTorch
+// picks one too).
+Tensor max(const Tensor& x, int axis, bool keepdim) {
+    int n = x.dim();
+    if (axis < -n || axis >= n)
+        throw std::out_of_range("max: axis " + std::to_string(axis) + " is out of range for shape " + x.shape_str());
+    if (axis < 0) axis += n;
+    int64_t outer = 1, len = x.shape()[axis], inner = 1;
+    if (len == 0) throw std::invalid_argument("max: shape " + x.shape_str() + " has nothing to take the maximum of");
+    for (int d = 0; d < axis; ++d) outer *= x.shape()[d];
+    for (int d = axis + 1; d < n; ++d) inner *= x.shape()[d];
+
+    Shape out_shape = x.shape();
+    if (keepdim) out_shape[axis] = 1;
+    else out_shape.erase(out_shape.begin() + axis);
     Tensor out = Tensor::empty(out_shape);
-    std::vector<int64_t> argmax(rows);
-    for (int64_t r = 0; r < rows; ++r) {
-        const real* row = x.data() + r * N;
-        int64_t best = 0;
-        for (int64_t j = 1; j < N; ++j)
-            if (row[j] > row[best]) best = j;
-        argmax[r] = best;
-        out.data()[r] = row[best];
-    }
-    return record(out, "max", {x}, [x, argmax, N](const Tensor& out) {
+    std::vector<int64_t> argmax(outer * inner);  // the l of each output's maximum
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+            auto at = [&](int64_t l) { return x.data()[(o * len + l) * inner + i]; };
+            int64_t best = 0;
+            for (int64_t l = 1; l < len; ++l)
+                if (at(l) > at(best)) best = l;
+            argmax[o * inner + i] = best;
+            out.data()[o * inner + i] = at(best);
+        }
+    return record(out, "max", {x}, [x, argmax, len, inner](const Tensor& out) {
         const real* dy = out.grad_buffer();
         real* dx = x.grad_buffer();
-        for (size_t r = 0; r < argmax.size(); ++r) dx[r * N + argmax[r]] += dy[r];
+        for (int64_t k = 0; k < (int64_t)argmax.size(); ++k) {
+            const int64_t o = k / inner, i = k % inner;
+            dx[(o * len + argmax[k]) * inner + i] += dy[k];
+        }
     });
 }
+
+// The maximum of all elements: x flattened, then the max over its one axis.
+Tensor max(const Tensor& x) { return max(reshape(x, {x.numel()}), 0); }
 
 }  // namespace ag

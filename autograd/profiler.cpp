@@ -22,7 +22,6 @@ void enable(bool on) {
     g_last = Clock::now();
 }
 
-void reset() { g_entries.clear(); }
 
 bool enabled() { return g_on; }
 

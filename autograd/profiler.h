@@ -15,7 +15,6 @@ namespace profiler {
 
 void enable(bool on);  // start or pause collecting (totals are kept)
 bool enabled();
-void reset();          // forget all totals
 void mark();  // start timing from now (call before a forward pass, so that set-up is not charged to its first op)
 void add(const char* name, double forward_ms, double backward_ms);  // charge time to a named phase
 

@@ -97,7 +97,6 @@ public:
     // ---- gradients
     bool requires_grad() const { return impl_->requires_grad; }
     Tensor& requires_grad_(bool on = true);   // mark a leaf (a parameter) as wanting a gradient
-    bool is_leaf() const { return impl_->node == nullptr && !impl_->graph_freed; }
     Tensor grad() const;        // a tensor sharing the gradient buffer; undefined if none yet
     real* grad_buffer() const;  // the gradient buffer, allocated as zeros on first use (for ops)
     void zero_grad() const;     // set the gradient to zero (keeps the buffer)

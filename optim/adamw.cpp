@@ -162,11 +162,13 @@ void AdamW::step(double lr, real grad_scale) {
         c.grad_scale = grad_scale;
         for (size_t i = 0; i < group.params.size(); ++i, ++tensor) {
             const ag::Tensor& p = group.params[i].second;
-            // Read the gradient buffer directly (p.grad() would allocate a handle). No gradient: the
-            // parameter was not used by this loss; skip it, decay included, as PyTorch does. (One
-            // difference: PyTorch counts steps per parameter, we count one step for all, so a
-            // parameter that was skipped gets a slightly smaller bias correction when it returns.
-            // In a GPT every parameter gets a gradient every step, so the two agree.)
+            // Read the gradient buffer directly (p.grad() would allocate a handle). No buffer at all:
+            // backward has never reached the parameter; skip it, decay included, as PyTorch does for
+            // a gradient of None. A buffer zero_grad() marked and backward has not reached since reads
+            // as zeros: that parameter IS updated, decay included, as PyTorch does after
+            // zero_grad(set_to_none=False). (PyTorch counts steps per parameter, we count one step for
+            // all, so a skipped parameter gets a slightly smaller bias correction when it returns; in
+            // a GPT every parameter gets a gradient every step, so the two agree.)
             const ag::Storage* grad = p.impl()->grad.get();
             if (!grad) continue;
             if (p.impl()->grad_stale) p.grad_buffer();  // zeroed lazily and not reached since: zeros

@@ -375,7 +375,7 @@ double exp_sum_row(const real* x, int64_t n, real shift, real* e, const real* ne
 }
 }  // namespace
 
-real logsumexp_row(const real* x, int64_t n, const real* next) {
+real row_logsumexp(const real* x, int64_t n, const real* next) {
     const real m = row_max(x, n);
     return m + (real)std::log(exp_sum_row<false>(x, n, m, nullptr, next));
 }

@@ -75,7 +75,7 @@ void gelu_backward(const real* x, const real* dy, real* dx, int64_t n, bool accu
 // Softmax rows, as cross-entropy needs them (one row of n logits at a time; the caller shares rows
 // between threads). In float, e^x comes from the same vectorisable exp as GELU's (relative error
 // below 2e-7); in double from std::exp.
-//   logsumexp_row:          log sum_j e^(x_j), computed from the row's maximum, the sum in double
+//   row_logsumexp:          log sum_j e^(x_j), computed from the row's maximum, the sum in double
 //   softmax_gradient_row:   the same log-sum-exp (returned), and the row's gradient of cross-entropy
 //                           for an upstream gradient of 1:  g_j = scale * (softmax(x)_j - [j == target])
 //                           with one exponential per logit: e^(x_j - max) is stored and summed, then
@@ -84,12 +84,12 @@ void gelu_backward(const real* x, const real* dy, real* dx, int64_t n, bool accu
 //   add_scaled_softmax_row: dx_j += scale * e^(x_j - lse), i.e. scale * softmax(x)_j given lse
 //                           (with accumulate = false: dx_j = ..., into a new gradient buffer)
 // For logits past the caches (GPT-2's are 51 MB), software prefetch keeps memory busy while the
-// exponentials are computed: logsumexp_row and softmax_gradient_row fetch `next` (the next row, or
+// exponentials are computed: row_logsumexp and softmax_gradient_row fetch `next` (the next row, or
 // null) during their second pass, and add_scaled_softmax_row with prefetch = true reads 2 KB ahead.
 // Products that would be denormal (below 1.2e-38 in float) are 0 instead: arithmetic on denormal
 // numbers runs 6x slower here.
 real row_max(const real* x, int64_t n);  // max_j x_j, vectorised
-real logsumexp_row(const real* x, int64_t n, const real* next = nullptr);
+real row_logsumexp(const real* x, int64_t n, const real* next = nullptr);
 real softmax_gradient_row(const real* x, int64_t n, int64_t target, real scale, real* g, real* work = nullptr,
                           const real* next = nullptr);
 void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64_t n, bool accumulate = true,

@@ -88,7 +88,7 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int 
                 lse[r] = softmax_gradient_row(xr, V, targets[r], per_row, g, far ? work.data() : nullptr, next);
                 std::fill(g + V, g + stride, real(0));  // the padding classes
             } else {
-                lse[r] = logsumexp_row(xr, V, next);
+                lse[r] = row_logsumexp(xr, V, next);
             }
             row_loss[r] = lse[r] - xr[targets[r]];
         }

@@ -1,5 +1,6 @@
 // Gradient checks of every op, in double precision, against fourth-order central differences.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 
 #include "../gradcheck.h"
@@ -171,15 +172,20 @@ TEST_CASE("sum and mean over all and over an axis", "[grad][reduce]") {
     CHECK(mean(x, -1).shape() == Shape{2, 3});
 }
 
-TEST_CASE("max over the last axis sends the gradient to the maximum", "[grad][reduce]") {
+TEST_CASE("max over an axis or over everything sends the gradient to the maximum", "[grad][reduce]") {
     // distinct values, at least 0.05 apart, so the finite-difference steps never swap the order
     Tensor x = Tensor::empty({3, 5});
     Rng rng(37);
     for (int64_t i = 0; i < 15; ++i) x.data()[i] = 0.05 * (double)((i * 7) % 15) + 0.001 * rng.uniform();
     x.requires_grad_();
+    expect_gradients([](auto& in) { return max(in[0], -1); }, {x});
+    expect_gradients([](auto& in) { return max(in[0], 0, true); }, {x});
     expect_gradients([](auto& in) { return max(in[0]); }, {x});
+    CHECK(max(x).shape() == Shape{});
+    CHECK(max(x).data()[0] == *std::max_element(x.data(), x.data() + 15));
+    CHECK(max(x, 0, true).shape() == Shape{1, 5});
     x.zero_grad();
-    Tensor m = max(x);
+    Tensor m = max(x, -1);
     REQUIRE(m.shape() == Shape{3});
     sum(m).backward();
     for (int r = 0; r < 3; ++r) {

@@ -108,10 +108,10 @@ TEST_CASE("float softmax rows (vectorised exp) match double math, GPT-2's vocabu
     x[n - 1] = 61;  // in the tail past the last whole vector
     CHECK(row_max(x.data(), n) == 61.0f);
     x[n - 1] = 0;
-    float lse = logsumexp_row(x.data(), n);
+    float lse = row_logsumexp(x.data(), n);
     CHECK(std::fabs(lse - lse_ref) < 1e-5);
     std::vector<float> next(x.rbegin(), x.rend());
-    CHECK(logsumexp_row(x.data(), n, next.data()) == lse);  // prefetching the next row changes nothing
+    CHECK(row_logsumexp(x.data(), n, next.data()) == lse);  // prefetching the next row changes nothing
     std::vector<float> stored(n, 7.0f), prefetched(dx);
     add_scaled_softmax_row(x.data(), lse, 0.25f, dx.data(), n);
     add_scaled_softmax_row(x.data(), lse, 0.25f, prefetched.data(), n, true, true);
@@ -141,7 +141,7 @@ TEST_CASE("softmax_gradient_row: cross-entropy's row gradient with one exp per l
     CHECK(softmax_gradient_row(x.data(), n, target, (float)scale, streamed.data(), work.data(), x.data()) == lse);
     CHECK(streamed == made);  // through a work row and streaming stores, prefetching a next row: the same
     CHECK(std::fabs(lse - lse_ref) < 1e-5);
-    CHECK(lse == logsumexp_row(x.data(), n));
+    CHECK(lse == row_logsumexp(x.data(), n));
     double worst = 0;
     for (int j = 0; j < n; ++j) {
         const double ref = scale * (std::exp(x[j] - lse_ref) - (j == target));
@@ -205,7 +205,7 @@ TEST_CASE("the vectorised exp over its whole range, and row_max over every short
     std::vector<float> with_nan = {1.0f, std::nanf(""), 2.0f}, out(3);
     add_scaled_softmax_row(with_nan.data(), 0.0f, 1.0f, out.data(), 3, false);
     CHECK(std::isnan(out[1]));
-    CHECK(std::isnan(logsumexp_row(with_nan.data(), 3)));
+    CHECK(std::isnan(row_logsumexp(with_nan.data(), 3)));
     // row_max keeps 64 running maxima, folded to 16 for the rest of the row, then one: every length up
     // to 200 (each path and each tail), with the maximum at the first, a middle and the last position.
     for (int len = 1; len <= 200; ++len)
