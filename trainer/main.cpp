@@ -19,7 +19,7 @@
 #include <map>
 #include <sstream>
 
-#include "../autograd/kernels.h"
+#include "../autograd/fast/kernels.h"
 #include "../autograd/profiler.h"
 #include "../nn/gpt.h"
 #include "../optim/optim.h"
