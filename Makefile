@@ -68,9 +68,9 @@ test: check-catch2
 	@$(MAKE) --no-print-directory train $(TEST_F64) $(TEST_F32)
 	@tests/run.sh $(TEST_F64) $(TEST_F32)
 
-# ---- make bench: build and run tests/bench.cpp (kernels against this machine's measured limits)
+# ---- make bench: build and run bench/bench.cpp (kernels against this machine's measured limits)
 .PHONY: bench
-$(BUILD)/bench: $(BUILD)/f32/tests/bench.o $(LIB_F32)
+$(BUILD)/bench: $(BUILD)/f32/bench/bench.o $(LIB_F32)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS)
 
 bench: $(BUILD)/bench

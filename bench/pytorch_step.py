@@ -1,5 +1,5 @@
 # The same training step in PyTorch, for the README's comparison (optional; not part of make or make test).
-# Run: OPENBLAS_CORETYPE=SKYLAKEX python3 tests/pytorch_step.py
+# Run: OPENBLAS_CORETYPE=SKYLAKEX python3 bench/pytorch_step.py
 import math, sys, time
 import torch
 import torch.nn as nn

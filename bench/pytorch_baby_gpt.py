@@ -2,7 +2,7 @@
 # the mean loss over the whole validation split (the last 10%), in non-overlapping windows of 64.
 # For the README's comparison; optional, not part of make or make test.
 #
-#   OPENBLAS_CORETYPE=SKYLAKEX python3 tests/pytorch_baby_gpt.py SEED MODEL [TEXT]
+#   OPENBLAS_CORETYPE=SKYLAKEX python3 bench/pytorch_baby_gpt.py SEED MODEL [TEXT]
 #
 # MODEL nanogpt: nanoGPT's own model: no biases (its default bias=False), exact GELU, the 65 characters
 #                of the text as the vocabulary (its shakespeare_char data);
