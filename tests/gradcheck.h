@@ -15,6 +15,8 @@
 // an absolute one, at 1e-9 for a tolerance of 1e-6.
 #pragma once
 
+#include <catch2/catch.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -92,4 +94,27 @@ inline GradCheck gradcheck(const Fn& f, const std::vector<ag::Tensor>& inputs, i
         }
     }
     return result;
+}
+
+// The bar every gradient check in the double build meets: a relative error of at most 1e-6 (smooth ops
+// typically reach 1e-10 or better).
+constexpr double kTolerance = 1e-6;
+
+// CHECKs that f's gradients with respect to `inputs` match finite differences (max_per_input as for
+// gradcheck), saying which element was worst when they do not.
+inline void expect_gradients(const Fn& f, const std::vector<ag::Tensor>& inputs, int max_per_input = 0) {
+    GradCheck r = gradcheck(f, inputs, max_per_input);
+    INFO("worst: " << r.worst << " (relative error " << r.max_rel_error << ")");
+    CHECK(r.checked > 0);
+    CHECK(r.max_rel_error <= kTolerance);
+}
+
+// Inputs for the checks, marked as wanting gradients: uniform in [lo, hi], or normal with stddev.
+inline ag::Tensor uniform_param(const ag::Shape& shape, uint64_t seed, ag::real lo = -1, ag::real hi = 1) {
+    ag::Rng rng(seed);
+    return ag::Tensor::uniform(shape, rng, lo, hi).requires_grad_();
+}
+inline ag::Tensor normal_param(const ag::Shape& shape, uint64_t seed, ag::real stddev = 1) {
+    ag::Rng rng(seed);
+    return ag::Tensor::randn(shape, rng, stddev).requires_grad_();
 }

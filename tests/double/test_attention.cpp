@@ -9,13 +9,6 @@ using namespace ag;
 
 namespace {
 
-const double kTolerance = 1e-6;
-
-Tensor param(const Shape& shape, uint64_t seed, real stddev = 1) {
-    Rng rng(seed);
-    return Tensor::randn(shape, rng, stddev).requires_grad_();
-}
-
 // The reference: the composition CausalSelfAttention used before the fused op existed.
 Tensor composite(const Tensor& q, const Tensor& k, const Tensor& v, real scale, const Tensor& bias = Tensor()) {
     Tensor logits = matmul(q, transpose(k)) * scale;  // (B, NH, T, T)
@@ -28,15 +21,8 @@ struct Inputs {
 };
 
 Inputs make_inputs(int64_t B, int64_t NH, int64_t T, int64_t hs, uint64_t seed) {
-    return {param({B, NH, T, hs}, seed), param({B, NH, T, hs}, seed + 1), param({B, NH, T, hs}, seed + 2),
-            param({NH, T, T}, seed + 3, 0.5)};
-}
-
-void expect_gradients(const Fn& f, const std::vector<Tensor>& inputs) {
-    GradCheck r = gradcheck(f, inputs);
-    INFO("worst: " << r.worst << " (relative error " << r.max_rel_error << ")");
-    CHECK(r.checked > 0);
-    CHECK(r.max_rel_error <= kTolerance);
+    return {normal_param({B, NH, T, hs}, seed), normal_param({B, NH, T, hs}, seed + 1), normal_param({B, NH, T, hs}, seed + 2),
+            normal_param({NH, T, T}, seed + 3, 0.5)};
 }
 
 double max_abs_diff(const Tensor& a, const Tensor& b) {
@@ -243,7 +229,7 @@ TEST_CASE("causal_attention_qkv: gradient checks, and equal to split + heads + c
     for (const auto& s : shapes) {
         const int64_t B = s[0], T = s[1], NH = s[2], C = NH * 4;
         INFO("B " << B << " T " << T << " NH " << NH);
-        Tensor qkv = param({B, T, 3 * C}, 60 + T), bias = param({NH, T, T}, 61, 0.5);
+        Tensor qkv = normal_param({B, T, 3 * C}, 60 + T), bias = normal_param({NH, T, T}, 61, 0.5);
         if (T < 20) {  // the finite differences of every element: small shapes only
             expect_gradients([&](auto& x) { return causal_attention_qkv(x[0], NH, 0.5); }, {qkv});
             expect_gradients([&](auto& x) { return causal_attention_qkv(x[0], NH, 0.5, x[1]); }, {qkv, bias});
@@ -266,6 +252,6 @@ TEST_CASE("causal_attention_qkv: gradient checks, and equal to split + heads + c
             CHECK(max_abs_diff(gba, gbb) < 1e-13);
         }
     }
-    CHECK_THROWS_WITH(causal_attention_qkv(param({2, 5, 13}, 1), 2, 0.5),
+    CHECK_THROWS_WITH(causal_attention_qkv(normal_param({2, 5, 13}, 1), 2, 0.5),
                       Catch::Matchers::Contains("qkv must be (B, T, 3C) with C a multiple of 2 heads, got [2, 5, 13]"));
 }

@@ -10,13 +10,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-const double kTolerance = 1e-6;  // the issue's bar for smooth ops; we typically see 1e-10 or better
-
-Tensor param(const Shape& shape, uint64_t seed, real lo = -1, real hi = 1) {
-    Rng rng(seed);
-    return Tensor::uniform(shape, rng, lo, hi).requires_grad_();
-}
-
 // Values in [lo, hi] with a random sign, never closer to 0 than lo: for kinks and divisors.
 Tensor away_from_zero(const Shape& shape, uint64_t seed, real lo = 0.2, real hi = 2) {
     Rng rng(seed);
@@ -26,17 +19,10 @@ Tensor away_from_zero(const Shape& shape, uint64_t seed, real lo = 0.2, real hi 
     return t.requires_grad_();
 }
 
-void expect_gradients(const Fn& f, const std::vector<Tensor>& inputs, double tolerance = kTolerance) {
-    GradCheck r = gradcheck(f, inputs);
-    INFO("worst: " << r.worst << " (relative error " << r.max_rel_error << ")");
-    CHECK(r.checked > 0);
-    CHECK(r.max_rel_error <= tolerance);
-}
-
 }  // namespace
 
 TEST_CASE("add, sub, mul, div on equal shapes", "[grad][pointwise]") {
-    Tensor a = param({2, 3, 4}, 1), b = away_from_zero({2, 3, 4}, 2);
+    Tensor a = uniform_param({2, 3, 4}, 1), b = away_from_zero({2, 3, 4}, 2);
     expect_gradients([](auto& in) { return add(in[0], in[1]); }, {a, b});
     expect_gradients([](auto& in) { return sub(in[0], in[1]); }, {a, b});
     expect_gradients([](auto& in) { return mul(in[0], in[1]); }, {a, b});
@@ -44,7 +30,7 @@ TEST_CASE("add, sub, mul, div on equal shapes", "[grad][pointwise]") {
 }
 
 TEST_CASE("binary ops broadcast a trailing row, in either operand order", "[grad][pointwise]") {
-    Tensor x = param({2, 5, 8}, 3);
+    Tensor x = uniform_param({2, 5, 8}, 3);
     Tensor row = away_from_zero({8}, 4);       // (C) against (B, T, C)
     Tensor plane = away_from_zero({5, 8}, 5);  // (T, C) against (B, T, C)
     Tensor row1 = away_from_zero({1, 8}, 6);   // leading 1s are ignored
@@ -71,8 +57,8 @@ TEST_CASE("binary ops broadcast a scalar tensor, and constants", "[grad][pointwi
 }
 
 TEST_CASE("unary ops: neg exp log tanh sqrt pow", "[grad][pointwise]") {
-    Tensor x = param({3, 7}, 11, -2, 2);
-    Tensor pos = param({3, 7}, 12, 0.1, 3);
+    Tensor x = uniform_param({3, 7}, 11, -2, 2);
+    Tensor pos = uniform_param({3, 7}, 12, 0.1, 3);
     expect_gradients([](auto& in) { return neg(in[0]); }, {x});
     expect_gradients([](auto& in) { return exp(in[0]); }, {x});
     expect_gradients([](auto& in) { return log(in[0]); }, {pos});
@@ -92,7 +78,7 @@ TEST_CASE("relu away from its kink, and its exact zero gradient below it", "[gra
 }
 
 TEST_CASE("gelu (tanh approximation) matches its formula and its gradient", "[grad][pointwise]") {
-    Tensor x = param({5, 9}, 14, -4, 4);
+    Tensor x = uniform_param({5, 9}, 14, -4, 4);
     expect_gradients([](auto& in) { return gelu(in[0]); }, {x});
     // values from the formula 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), computed by hand
     Tensor y = gelu(Tensor::from({3}, {1.0, -1.0, 0.0}));
@@ -102,14 +88,14 @@ TEST_CASE("gelu (tanh approximation) matches its formula and its gradient", "[gr
 }
 
 TEST_CASE("matmul: 2-D, batched, and batched against a shared 2-D matrix", "[grad][matmul]") {
-    expect_gradients([](auto& in) { return matmul(in[0], in[1]); }, {param({3, 4}, 15), param({4, 5}, 16)});
-    expect_gradients([](auto& in) { return matmul(in[0], in[1]); }, {param({2, 3, 4, 5}, 17), param({2, 3, 5, 2}, 18)});
-    expect_gradients([](auto& in) { return matmul(in[0], in[1]); }, {param({2, 3, 4}, 19), param({4, 6}, 20)});
-    expect_gradients([](auto& in) { return matmul(in[0], in[1]); }, {param({3, 4}, 21), param({2, 4, 5}, 22)});
+    expect_gradients([](auto& in) { return matmul(in[0], in[1]); }, {uniform_param({3, 4}, 15), uniform_param({4, 5}, 16)});
+    expect_gradients([](auto& in) { return matmul(in[0], in[1]); }, {uniform_param({2, 3, 4, 5}, 17), uniform_param({2, 3, 5, 2}, 18)});
+    expect_gradients([](auto& in) { return matmul(in[0], in[1]); }, {uniform_param({2, 3, 4}, 19), uniform_param({4, 6}, 20)});
+    expect_gradients([](auto& in) { return matmul(in[0], in[1]); }, {uniform_param({3, 4}, 21), uniform_param({2, 4, 5}, 22)});
     // only one side wanting a gradient
-    Tensor data = param({3, 4}, 23);
+    Tensor data = uniform_param({3, 4}, 23);
     data.requires_grad_(false);
-    expect_gradients([data](auto& in) { return matmul(data, in[0]); }, {param({4, 2}, 24)});
+    expect_gradients([data](auto& in) { return matmul(data, in[0]); }, {uniform_param({4, 2}, 24)});
 }
 
 TEST_CASE("matmul agrees with a hand computation", "[matmul]") {
@@ -119,7 +105,7 @@ TEST_CASE("matmul agrees with a hand computation", "[matmul]") {
 }
 
 TEST_CASE("linear: x @ W^T + b with W stored (out, in)", "[grad][matmul]") {
-    Tensor x = param({2, 5, 8}, 25), W = param({6, 8}, 26), b = param({6}, 27);
+    Tensor x = uniform_param({2, 5, 8}, 25), W = uniform_param({6, 8}, 26), b = uniform_param({6}, 27);
     expect_gradients([](auto& in) { return linear(in[0], in[1], in[2]); }, {x, W, b});
     expect_gradients([](auto& in) { return linear(in[0], in[1]); }, {x, W});
     // same numbers as matmul with an explicit transpose
@@ -128,12 +114,12 @@ TEST_CASE("linear: x @ W^T + b with W stored (out, in)", "[grad][matmul]") {
 }
 
 TEST_CASE("reshape, transpose, permute", "[grad][shape]") {
-    Tensor x = param({2, 3, 4}, 28);
-    Tensor w = param({4, 3, 2}, 29);  // so that the order of elements matters
+    Tensor x = uniform_param({2, 3, 4}, 28);
+    Tensor w = uniform_param({4, 3, 2}, 29);  // so that the order of elements matters
     expect_gradients([w](auto& in) { return mul(reshape(in[0], {4, -1, 2}), w); }, {x});
     expect_gradients([](auto& in) { return transpose(in[0]); }, {x});
     expect_gradients([](auto& in) { return permute(in[0], {2, 0, 1}); }, {x});
-    expect_gradients([](auto& in) { return permute(in[0], {1, 3, 0, 2}); }, {param({2, 3, 4, 5}, 30)});
+    expect_gradients([](auto& in) { return permute(in[0], {1, 3, 0, 2}); }, {uniform_param({2, 3, 4, 5}, 30)});
     Tensor t = transpose(x);
     REQUIRE(t.shape() == Shape{2, 4, 3});
     CHECK(t.data()[1 * 12 + 2 * 3 + 1] == x.data()[1 * 12 + 1 * 4 + 2]);  // t[1][2][1] == x[1][1][2]
@@ -145,10 +131,10 @@ TEST_CASE("reshape, transpose, permute", "[grad][shape]") {
 }
 
 TEST_CASE("concat, slice, split along any axis", "[grad][shape]") {
-    Tensor a = param({2, 3, 4}, 31), b = param({2, 1, 4}, 32), c = param({2, 2, 4}, 33);
+    Tensor a = uniform_param({2, 3, 4}, 31), b = uniform_param({2, 1, 4}, 32), c = uniform_param({2, 2, 4}, 33);
     expect_gradients([](auto& in) { return concat({in[0], in[1], in[2]}, 1); }, {a, b, c});
-    expect_gradients([](auto& in) { return concat({in[0], in[1]}, 0); }, {a, param({1, 3, 4}, 34)});
-    expect_gradients([](auto& in) { return concat({in[0], in[1]}, -1); }, {a, param({2, 3, 2}, 35)});
+    expect_gradients([](auto& in) { return concat({in[0], in[1]}, 0); }, {a, uniform_param({1, 3, 4}, 34)});
+    expect_gradients([](auto& in) { return concat({in[0], in[1]}, -1); }, {a, uniform_param({2, 3, 2}, 35)});
     expect_gradients([](auto& in) { return slice(in[0], 1, 1, 3); }, {a});
     expect_gradients([](auto& in) { return slice(in[0], -1, 0, 1); }, {a});
     expect_gradients([](auto& in) {
@@ -160,7 +146,7 @@ TEST_CASE("concat, slice, split along any axis", "[grad][shape]") {
 }
 
 TEST_CASE("sum and mean over all and over an axis", "[grad][reduce]") {
-    Tensor x = param({2, 3, 4}, 36);
+    Tensor x = uniform_param({2, 3, 4}, 36);
     expect_gradients([](auto& in) { return sum(in[0]); }, {x});
     expect_gradients([](auto& in) { return mean(in[0]); }, {x});
     for (int axis : {0, 1, 2, -1})
@@ -196,7 +182,7 @@ TEST_CASE("max over an axis or over everything sends the gradient to the maximum
 }
 
 TEST_CASE("softmax and log_softmax over the last axis", "[grad][nn]") {
-    Tensor x = param({2, 3, 6}, 38, -3, 3);
+    Tensor x = uniform_param({2, 3, 6}, 38, -3, 3);
     expect_gradients([](auto& in) { return softmax(in[0]); }, {x});
     expect_gradients([](auto& in) { return log_softmax(in[0]); }, {x});
     // numerically stable: huge logits give finite, correct results
@@ -207,10 +193,10 @@ TEST_CASE("softmax and log_softmax over the last axis", "[grad][nn]") {
 }
 
 TEST_CASE("cross-entropy from logits, with repeated targets and an ignore index", "[grad][nn]") {
-    Tensor logits = param({2, 5, 11}, 39, -2, 2);
+    Tensor logits = uniform_param({2, 5, 11}, 39, -2, 2);
     std::vector<int> targets = {3, 3, 0, 10, 3, -1, 7, 7, -1, 2};
     expect_gradients([&](auto& in) { return cross_entropy(in[0], targets); }, {logits});
-    expect_gradients([&](auto& in) { return cross_entropy(in[0], {4, 4, 100, 4}, 100); }, {param({4, 6}, 40)});
+    expect_gradients([&](auto& in) { return cross_entropy(in[0], {4, 4, 100, 4}, 100); }, {uniform_param({4, 6}, 40)});
 
     // the value: the mean over the 8 counted rows of logsumexp - logit[target]
     double expected = 0;
@@ -243,7 +229,7 @@ TEST_CASE("cross-entropy from logits, with repeated targets and an ignore index"
 
 TEST_CASE("cross-entropy over the first K of V columns: padding takes no part and gets no gradient", "[grad][nn]") {
     // rows of 9 values of which the first 6 are classes (as llm.c pads GPT-2's vocabulary)
-    Tensor padded = param({4, 9}, 45, -2, 2);
+    Tensor padded = uniform_param({4, 9}, 45, -2, 2);
     std::vector<int> targets = {5, 0, 2, 5};
     expect_gradients([&](auto& in) { return cross_entropy(in[0], targets, -1, 6); }, {padded});
 
@@ -274,7 +260,7 @@ TEST_CASE("gradients made in place or handed over: through op outputs, several c
     // An op whose input is another op's output (no gradient buffer yet) computes the input's gradient
     // in place over its output's (GELU, layernorm, add, sub), and cross-entropy hands over the gradient
     // its forward made: checked here against finite differences, as for leaves.
-    Tensor x = param({4, 6}, 60, -2, 2), y = param({4, 6}, 61), g = param({6}, 62, 0.5, 1.5), b = param({6}, 63);
+    Tensor x = uniform_param({4, 6}, 60, -2, 2), y = uniform_param({4, 6}, 61), g = uniform_param({6}, 62, 0.5, 1.5), b = uniform_param({6}, 63);
     expect_gradients([](auto& in) { return gelu(in[0] * 1.5); }, {x});
     expect_gradients([](auto& in) { return layernorm(in[0] * 1.5, in[1], in[2]); }, {x, g, b});
     expect_gradients([](auto& in) { return add(in[0] * 2.0, in[1] * 3.0); }, {x, y});
@@ -294,7 +280,7 @@ TEST_CASE("gradients made in place or handed over: through op outputs, several c
 
     // A second backward through the same graph (retain_graph) computes cross-entropy's gradient again,
     // from the saved log-sum-exp: the same numbers as the one the forward made.
-    Tensor logits = param({4, 6}, 64, -2, 2);
+    Tensor logits = uniform_param({4, 6}, 64, -2, 2);
     Tensor loss = cross_entropy(logits * 1.0, targets) * 0.5;
     loss.backward(true);
     std::vector<real> first(logits.grad().data(), logits.grad().data() + 24);
@@ -305,7 +291,7 @@ TEST_CASE("gradients made in place or handed over: through op outputs, several c
 }
 
 TEST_CASE("cross-entropy equals -log_softmax picked at the target", "[nn]") {
-    Tensor logits = param({4, 7}, 41, -3, 3);
+    Tensor logits = uniform_param({4, 7}, 41, -3, 3);
     std::vector<int> targets = {1, 6, 0, 1};
     Tensor lp = log_softmax(logits);
     double expected = 0;
@@ -314,11 +300,11 @@ TEST_CASE("cross-entropy equals -log_softmax picked at the target", "[nn]") {
 }
 
 TEST_CASE("layernorm with gain and bias", "[grad][nn]") {
-    Tensor x = param({2, 3, 8}, 42, -2, 2), g = param({8}, 43, 0.5, 1.5), b = param({8}, 44);
+    Tensor x = uniform_param({2, 3, 8}, 42, -2, 2), g = uniform_param({8}, 43, 0.5, 1.5), b = uniform_param({8}, 44);
     expect_gradients([](auto& in) { return layernorm(in[0], in[1], in[2]); }, {x, g, b});
     // 70 rows: the backward's row blocks (32 rows each) and their partial sums of dgain and dbias
     expect_gradients([](auto& in) { return layernorm(in[0], in[1], in[2]); },
-                     {param({2, 35, 6}, 46, -2, 2), param({6}, 47, 0.5, 1.5), param({6}, 48)});
+                     {uniform_param({2, 35, 6}, 46, -2, 2), uniform_param({6}, 47, 0.5, 1.5), uniform_param({6}, 48)});
     expect_gradients([](auto& in) { return layernorm(in[0], in[1], Tensor()); }, {x, g});
     // unit gain, zero bias: every row has mean 0 and variance var/(var+eps)
     Tensor y = layernorm(x, Tensor::full({8}, 1), Tensor::zeros({8}));
@@ -335,7 +321,7 @@ TEST_CASE("layernorm with gain and bias", "[grad][nn]") {
 }
 
 TEST_CASE("embedding gathers rows and scatter-adds gradients of repeated ids", "[grad][nn]") {
-    Tensor table = param({11, 8}, 45);
+    Tensor table = uniform_param({11, 8}, 45);
     std::vector<int> ids = {3, 0, 3, 10, 3, 5, 0, 1, 2, 3};  // 3 occurs four times, 0 twice
     expect_gradients([&](auto& in) { return embedding(in[0], ids, {2, 5}); }, {table});
     Tensor e = embedding(table, ids, {2, 5});
@@ -349,7 +335,7 @@ TEST_CASE("embedding gathers rows and scatter-adds gradients of repeated ids", "
 }
 
 TEST_CASE("dropout with a fixed mask: inverted scaling, and identity in eval or at p = 0", "[grad][nn]") {
-    Tensor x = param({4, 50}, 46);
+    Tensor x = uniform_param({4, 50}, 46);
     expect_gradients([](auto& in) {
         Rng rng(99);  // the same mask at every evaluation
         return dropout(in[0], 0.3, rng, true);
@@ -370,12 +356,12 @@ TEST_CASE("dropout with a fixed mask: inverted scaling, and identity in eval or 
 }
 
 TEST_CASE("causal mask: masked positions get exactly zero gradient", "[grad][nn]") {
-    Tensor scores = param({2, 2, 4, 4}, 47, -2, 2);
+    Tensor scores = uniform_param({2, 2, 4, 4}, 47, -2, 2);
     expect_gradients([](auto& in) { return softmax(causal_mask(in[0])); }, {scores});
-    Tensor wide = param({3, 5}, 48, -2, 2);  // 3 queries that are the last 3 of 5 keys
+    Tensor wide = uniform_param({3, 5}, 48, -2, 2);  // 3 queries that are the last 3 of 5 keys
     expect_gradients([](auto& in) { return softmax(causal_mask(in[0])); }, {wide});
 
-    Tensor w = param({2, 2, 4, 4}, 49);
+    Tensor w = uniform_param({2, 2, 4, 4}, 49);
     scores.zero_grad();
     sum(mul(softmax(causal_mask(scores)), w)).backward();
     Tensor p = softmax(causal_mask(scores));
@@ -394,8 +380,8 @@ TEST_CASE("causal mask: masked positions get exactly zero gradient", "[grad][nn]
 
 TEST_CASE("a small attention-like graph built from the ops", "[grad][composite]") {
     // q, k, v (B=2, T=4, C=6): softmax(mask(q k^T / sqrt C)) v, then a layernorm and a loss
-    Tensor q = param({2, 4, 6}, 50), k = param({2, 4, 6}, 51), v = param({2, 4, 6}, 52);
-    Tensor g = param({6}, 53, 0.5, 1.5), b = param({6}, 54);
+    Tensor q = uniform_param({2, 4, 6}, 50), k = uniform_param({2, 4, 6}, 51), v = uniform_param({2, 4, 6}, 52);
+    Tensor g = uniform_param({6}, 53, 0.5, 1.5), b = uniform_param({6}, 54);
     expect_gradients([](auto& in) {
         Tensor att = softmax(causal_mask(matmul(in[0], transpose(in[1])) / std::sqrt(6.0)));
         Tensor y = layernorm(add(matmul(att, in[2]), in[0]), in[3], in[4]);

@@ -11,8 +11,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-const double kTolerance = 1e-6;
-
 const PosScheme kSchemes[] = {PosScheme::learned, PosScheme::sinusoidal, PosScheme::relative,
                               PosScheme::rope,    PosScheme::alibi,      PosScheme::none};
 const NormPlacement kNorms[] = {NormPlacement::post, NormPlacement::pre, NormPlacement::sandwich};
@@ -61,18 +59,6 @@ void randomize(const Module& m, uint64_t seed, double scale = 0.2) {
         for (int64_t i = 0; i < p.second.numel(); ++i) p.second.data()[i] += scale * rng.normal();
 }
 
-Tensor input(const Shape& shape, uint64_t seed) {
-    Rng rng(seed);
-    return Tensor::randn(shape, rng).requires_grad_();
-}
-
-void expect_gradients(const Fn& f, const std::vector<Tensor>& inputs, int per_input = 0) {
-    GradCheck r = gradcheck(f, inputs, per_input);
-    INFO("worst: " << r.worst << " (relative error " << r.max_rel_error << ")");
-    CHECK(r.checked > 0);
-    CHECK(r.max_rel_error <= kTolerance);
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------
@@ -81,7 +67,7 @@ void expect_gradients(const Fn& f, const std::vector<Tensor>& inputs, int per_in
 TEST_CASE("Linear, Embedding, LayerNorm gradients", "[nn][grad]") {
     Rng init(1);
     Linear with_bias(8, 6, true, init, 0.5), without(8, 6, false, init, 0.5);
-    Tensor x = input({B, T, 8}, 2);
+    Tensor x = normal_param({B, T, 8}, 2);
     auto with_inputs = tensors_of(with_bias.parameters());
     with_inputs.push_back(x);
     expect_gradients([&](auto&) { return with_bias.forward(x); }, with_inputs);
@@ -106,7 +92,7 @@ TEST_CASE("MLP and attention gradients, for each scheme acting inside attention"
         CausalSelfAttention attn(c, init, drop);
         randomize(mlp, 11);
         randomize(attn, 12);
-        Tensor x = input({B, T, 8}, 6);
+        Tensor x = normal_param({B, T, 8}, 6);
         auto mlp_inputs = tensors_of(mlp.parameters());
         mlp_inputs.push_back(x);
         expect_gradients([&](auto&) { return mlp.forward(x); }, mlp_inputs);
@@ -124,7 +110,7 @@ TEST_CASE("Block gradients for each norm placement, with and without dropout", "
             Rng init(7), drop(8);
             Block block(c, init, drop);
             randomize(block, 10);
-            Tensor x = input({B, T, 8}, 9);
+            Tensor x = normal_param({B, T, 8}, 9);
             auto inputs = tensors_of(block.parameters());
             inputs.push_back(x);
             expect_gradients([&](auto&) {
