@@ -757,8 +757,8 @@ void bench_attentions(double fma_1, double fma_n, int threads) {
 
 // ---------------------------------------------------------------------------------------------------
 // Whole training steps: zero_grad, forward, backward, clip to norm 1, AdamW, as ./train does them.
-// FLOPs per step = 6 x parameters x tokens + 12 x layers x C x T x tokens (attention), the and
-// PaLM's count; MFU is that over the time, as a fraction of the FMA peak on the same threads.
+// FLOPs per step = 6 x parameters x tokens + 12 x layers x C x T x tokens (attention), PaLM's
+// count (Chowdhery et al. 2022, appendix B); MFU is that over the time, as a fraction of the FMA peak on the same threads.
 // "memory" is how much the process grew from before the model was built to after the steps: parameters,
 // gradients, AdamW's two moments, and the activations the caching allocator keeps for the next step.
 double resident_mb() {

@@ -31,8 +31,8 @@ namespace {
 // runs on Lanes in GELU's loops and on one float (or double) everywhere else. GELU writes its vectors
 // by hand because the compiler, vectorising a loop itself, turns the clamp inside exp (std::min and
 // std::max, which must pass a NaN through) into compares and blends and works out the clamped lanes'
-// results separately, every time: for the tanh form GELU had before, that made it 1.4x slower; for the
-// form below, it adds a division that makes denormal numbers, 15x slower (in L1, 1 thread).
+// results separately, every time, and for the form below adds a division that makes denormal numbers
+// (docs/performance.md has what each cost when measured).
 #if defined(__AVX512F__) && !defined(AUTOGRAD_DOUBLE)
 #define LANE_BYTES 64
 #elif defined(__AVX2__) && !defined(AUTOGRAD_DOUBLE)
@@ -304,7 +304,7 @@ void gelu_backward(const real* x, const real* dy, real* dx, int64_t n, bool accu
 // The largest of x[0..n), in 64 running maxima (value j into lane j % 64): the compiler keeps them in
 // four vector registers, four independent chains of compares. (One running maximum is a chain of
 // dependent compares, one element at a time, which GCC does not vectorise even under "omp simd
-// reduction(max)"; one vector of 16 is still a chain, 4x slower on GPT-2's 50,257 logits.) The lanes
+// reduction(max)"; one vector of 16 is still a chain, several times slower on a long row.) The lanes
 // are then folded to 16 for the rest of a short row (attention's tiles are 64 wide or less).
 real row_max(const real* x, int64_t n) {
     constexpr int kWide = 64, kLanes = 16;
@@ -386,7 +386,7 @@ real softmax_gradient_row(const real* x, int64_t n, int64_t target, real scale, 
     const real m = row_max(x, n);
     const double s = exp_sum_row<true>(x, n, m, e, next);
     // softmax_j = e_j / s. A product below float's smallest normal number would be denormal, and
-    // arithmetic on denormals runs 6x slower here: such terms (logits 80+ nats below the top) become 0
+    // arithmetic on denormals takes the CPU's slow path: such terms (logits 80+ nats below the top) become 0
     // before the multiply, never after it. e_j itself is normal: exp clamps its argument at -87.
     const real c = (real)(scale / s);
     const real tiny = std::numeric_limits<real>::min() / c;
@@ -418,7 +418,7 @@ void add_scaled_softmax_row(const real* x, real lse, real scale, real* dx, int64
     // With scale > 0, scale * e^(x_j - lse) is computed as e^(x_j - shift), shift = lse - ln(scale):
     // the same number, but float's e^ never returns less than the smallest normal number (it clamps
     // its argument at -87), whereas scale times e^(x_j - lse) is denormal for a logit about 82 nats
-    // below the top (scale = 1/256), and arithmetic on denormals runs 6x slower here.
+    // below the top (scale = 1/256), and arithmetic on denormals takes the CPU's slow path.
     const bool fold = scale > 0;
     const real shift = fold ? (real)((double)lse - std::log((double)scale)) : lse;
     const real mult = fold ? real(1) : scale;

@@ -87,7 +87,7 @@ void gelu_backward(const real* x, const real* dy, real* dx, int64_t n, bool accu
 // exponentials are computed: row_logsumexp and softmax_gradient_row fetch `next` (the next row, or
 // null) during their second pass, and add_scaled_softmax_row with prefetch = true reads 2 KB ahead.
 // Products that would be denormal (below 1.2e-38 in float) are 0 instead: arithmetic on denormal
-// numbers runs 6x slower here.
+// numbers takes the CPU's slow path.
 real row_max(const real* x, int64_t n);  // max_j x_j, vectorised
 real row_logsumexp(const real* x, int64_t n, const real* next = nullptr);
 real softmax_gradient_row(const real* x, int64_t n, int64_t target, real scale, real* g, real* work = nullptr,
@@ -118,8 +118,8 @@ void stream_fence();
 // 0, and such inputs count as 0 (x86's flush-to-zero and denormals-are-zero; TensorFlow trains this
 // way, PyTorch offers it as torch.set_flush_denormal). Arithmetic on denormal numbers takes a slow
 // path: an AdamW pass over moments that have decayed that far (a parameter whose gradient stays 0 for
-// a thousand steps, such as the untied embedding row of a token that stops appearing) ran 85x slower
-// here. It applies to the calling thread and to threads it starts afterwards, so ./train calls it
+// a thousand steps, such as the untied embedding row of a token that stops appearing) ran many times
+// slower (docs/performance.md). It applies to the calling thread and to threads it starts afterwards, so ./train calls it
 // first thing, before OpenMP starts its threads. Where the build knows no such mode, it does nothing.
 void flush_denormals_to_zero(bool on = true);
 

@@ -34,8 +34,8 @@ namespace fast {
 namespace {
 
 // A tile is up to kQueries queries x kKeys keys: longer rows go online, kKeys keys at a time. Many
-// queries per tile make the tile's products bigger gemms (measured: 64 x 64 tiles ran at about 55% of
-// the FMA peak, 256 x 64 at about 70%); a tile's rows that come before all its keys are skipped.
+// queries per tile make the tile's products bigger gemms, which run nearer the FMA peak than small
+// ones (docs/performance.md); a tile's rows that come before all its keys are skipped.
 constexpr int64_t kQueries = 256, kKeys = 64;
 
 inline real dot(const real* a, const real* b, int64_t n) {

@@ -47,7 +47,7 @@ Tensor softmax(const Tensor& x) {
 // Asks for the n values at p to be fetched into the caches (a hint: no fault if p is past the end, and
 // n = 0 asks for nothing). A loop over rows of a tensor past the caches that prefetches two rows ahead
 // keeps more memory reads in flight than the hardware prefetcher alone does for one stream per core
-// (measured: layernorm on 100 MB, 8-16% faster; on a tensor in cache the hints only cost time).
+// (on a tensor in cache the hints only cost time, so only tensors past the caches use them).
 static inline void prefetch_row(const real* p, int64_t n) {
     for (int64_t i = 0; i < n; i += 64 / (int64_t)sizeof(real)) __builtin_prefetch(p + i);
 }
@@ -61,7 +61,7 @@ static inline void prefetch_row(const real* p, int64_t n) {
 // e^(x_j - max) is needed for the loss anyway, and stored, it gives softmax with one multiply. The
 // backward then has nothing to compute for the usual upstream gradient of 1: the buffer becomes the
 // logits' gradient as it is. That is one exponential per logit instead of two, and one pass over the
-// logits in memory instead of two (GPT-2's are 51 MB): fwd+bwd 1.3x faster here. It is used once: a
+// logits in memory instead of two (GPT-2's are 51 MB). It is used once: a
 // second backward through the same graph (retain_graph) computes the gradient again from the saved lse.
 Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int ignore_index, int64_t classes) {
     const CrossEntropyShape shape = cross_entropy_shape(logits, targets, ignore_index, classes);

@@ -15,7 +15,7 @@ const PosScheme kSchemes[] = {PosScheme::learned, PosScheme::sinusoidal, PosSche
                               PosScheme::rope,    PosScheme::alibi,      PosScheme::none};
 const NormPlacement kNorms[] = {NormPlacement::post, NormPlacement::pre, NormPlacement::sandwich};
 
-// The design notes' tiny shapes: B=2, T=5, C=8, NH=2, V=11.
+// Tiny shapes, so that every element of every parameter can be checked: B=2, T=5, C=8, NH=2, V=11.
 const int B = 2, T = 5;
 
 GPTConfig tiny(PosScheme pos = PosScheme::learned, NormPlacement norm = NormPlacement::pre, bool tie = true,
