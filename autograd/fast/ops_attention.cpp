@@ -85,6 +85,7 @@ struct Head {
 // running max and sum (m holds rowsum(dO * O) in backward).
 struct Tile {
     std::vector<real> S, acc, m, l;
+    std::vector<real> rows;  // causal_attention_qkv: a head's rows gathered into contiguous (T, hs) blocks
     explicit Tile(int64_t hs)
         : S(kQueries * kKeys), acc(kQueries * std::max(hs, kKeys)), m(kQueries), l(kQueries) {}
 };
@@ -187,12 +188,32 @@ void head_backward(const Head& hd, const real* Q, const real* K, const real* V, 
     }
 }
 
-// Backward shares heads out between threads; with a bias gradient, dbias[h] collects from every batch
-// entry, so a thread takes all of head h's entries: calls f(bh) for each head of group g in order.
+// The threading of both entry points. Forward: f(bh, tile) for each of the B * NH heads, heads shared
+// out between threads, each thread with its own Tile. Backward likewise, except that with a bias
+// gradient (by_head), dbias[h] collects from every batch entry, so one thread takes all of head h's
+// entries, in batch order.
 template <class F>
-void for_heads_of_group(int64_t g, bool by_head, int64_t B, int64_t NH, F f) {
-    if (!by_head) return f(g);
-    for (int64_t b = 0; b < B; ++b) f(b * NH + g);
+void each_head_forward(int64_t B, int64_t NH, int64_t hs, F f) {
+#pragma omp parallel if (B * NH > 1)
+    {
+        Tile tile(hs);
+#pragma omp for schedule(static)
+        for (int64_t bh = 0; bh < B * NH; ++bh) f(bh, tile);
+    }
+}
+template <class F>
+void each_head_backward(int64_t B, int64_t NH, int64_t hs, bool by_head, F f) {
+    const int64_t groups = by_head ? NH : B * NH;
+#pragma omp parallel if (groups > 1)
+    {
+        Tile tile(hs);
+#pragma omp for schedule(static)
+        for (int64_t g = 0; g < groups; ++g) {
+            if (!by_head) f(g, tile);
+            else
+                for (int64_t b = 0; b < B; ++b) f(b * NH + g, tile);
+        }
+    }
 }
 
 }  // namespace
@@ -205,16 +226,11 @@ Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, real 
 
     Tensor out = Tensor::empty(q.shape());
     std::vector<real> lse(B * NH * T);  // (B, NH, T), saved for backward
-#pragma omp parallel if (B * NH > 1)
-    {
-        Tile tile(hs);
-#pragma omp for schedule(static)
-        for (int64_t bh = 0; bh < B * NH; ++bh) {
-            const int64_t off = bh * T * hs;
-            Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + bh % NH * T * T : nullptr, &drop};
-            head_forward(hd, q.data() + off, k.data() + off, v.data() + off, out.data() + off, &lse[bh * T], tile);
-        }
-    }
+    each_head_forward(B, NH, hs, [&](int64_t bh, Tile& tile) {
+        const int64_t off = bh * T * hs;
+        Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + bh % NH * T * T : nullptr, &drop};
+        head_forward(hd, q.data() + off, k.data() + off, v.data() + off, out.data() + off, &lse[bh * T], tile);
+    });
 
     return record(out, "causal_attention",
                   {q, k, v, bias}, [q, k, v, bias, scale, drop, lse = std::move(lse), B, NH, T, hs](const Tensor& out) {
@@ -223,20 +239,13 @@ Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, real 
         real* dK = k.requires_grad() ? k.grad_buffer() : nullptr;  // the threads start
         real* dV = v.requires_grad() ? v.grad_buffer() : nullptr;
         real* dbias = bias.defined() && bias.requires_grad() ? bias.grad_buffer() : nullptr;
-        const int64_t groups = dbias ? NH : B * NH;
-#pragma omp parallel if (groups > 1)
-        {
-            Tile tile(hs);
-#pragma omp for schedule(static)
-            for (int64_t g = 0; g < groups; ++g)
-                for_heads_of_group(g, dbias != nullptr, B, NH, [&](int64_t bh) {
-                    const int64_t h = bh % NH, off = bh * T * hs;
-                    Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + h * T * T : nullptr, &drop};
-                    head_backward(hd, q.data() + off, k.data() + off, v.data() + off, out.data() + off, dO + off,
-                                  &lse[bh * T], dQ ? dQ + off : nullptr, dK ? dK + off : nullptr,
-                                  dV ? dV + off : nullptr, dbias ? dbias + h * T * T : nullptr, tile);
-                });
-        }
+        each_head_backward(B, NH, hs, dbias != nullptr, [&](int64_t bh, Tile& tile) {
+            const int64_t h = bh % NH, off = bh * T * hs;
+            Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + h * T * T : nullptr, &drop};
+            head_backward(hd, q.data() + off, k.data() + off, v.data() + off, out.data() + off, dO + off, &lse[bh * T],
+                          dQ ? dQ + off : nullptr, dK ? dK + off : nullptr, dV ? dV + off : nullptr,
+                          dbias ? dbias + h * T * T : nullptr, tile);
+        });
     });
 }
 
@@ -281,23 +290,18 @@ Tensor causal_attention_qkv(const Tensor& qkv, int64_t n_head, real scale, const
 
     Tensor out = Tensor::empty({B, T, C});
     std::vector<real> lse(B * NH * T);  // (B, NH, T), saved for backward
-#pragma omp parallel if (B * NH > 1)
-    {
-        Tile tile(hs);
-        std::vector<real> heads(4 * T * hs);  // this head's Q, K, V and O, contiguous
-        real *Q = heads.data(), *K = Q + T * hs, *V = K + T * hs, *O = V + T * hs;
-#pragma omp for schedule(static)
-        for (int64_t bh = 0; bh < B * NH; ++bh) {
-            const int64_t b = bh / NH, h = bh % NH;
-            const real* rows = qkv.data() + b * T * 3 * C;
-            gather_head(rows, 3 * C, h * hs, T, hs, Q);
-            gather_head(rows, 3 * C, C + h * hs, T, hs, K);
-            gather_head(rows, 3 * C, 2 * C + h * hs, T, hs, V);
-            Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + h * T * T : nullptr, &drop};
-            head_forward(hd, Q, K, V, O, &lse[bh * T], tile);
-            scatter_head(O, T, hs, out.data() + b * T * C, C, h * hs, false);
-        }
-    }
+    each_head_forward(B, NH, hs, [&](int64_t bh, Tile& tile) {
+        const int64_t b = bh / NH, h = bh % NH;
+        tile.rows.resize(4 * T * hs);  // this head's Q, K, V and O, contiguous
+        real *Q = tile.rows.data(), *K = Q + T * hs, *V = K + T * hs, *O = V + T * hs;
+        const real* rows = qkv.data() + b * T * 3 * C;
+        gather_head(rows, 3 * C, h * hs, T, hs, Q);
+        gather_head(rows, 3 * C, C + h * hs, T, hs, K);
+        gather_head(rows, 3 * C, 2 * C + h * hs, T, hs, V);
+        Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + h * T * T : nullptr, &drop};
+        head_forward(hd, Q, K, V, O, &lse[bh * T], tile);
+        scatter_head(O, T, hs, out.data() + b * T * C, C, h * hs, false);
+    });
 
     return record(out, "causal_attention",
                   {qkv, bias}, [qkv, bias, scale, drop, lse = std::move(lse), B, NH, T, C, hs](const Tensor& out) {
@@ -307,34 +311,26 @@ Tensor causal_attention_qkv(const Tensor& qkv, int64_t n_head, real scale, const
         bool accumulate = true;
         real* dqkv = qkv.requires_grad() ? qkv.grad_to_write(accumulate) : nullptr;
         real* dbias = bias.defined() && bias.requires_grad() ? bias.grad_buffer() : nullptr;
-        const int64_t groups = dbias ? NH : B * NH;
-#pragma omp parallel if (groups > 1)
-        {
-            Tile tile(hs);
-            std::vector<real> heads(8 * T * hs);  // Q, K, V, O, dO, and the gradients dQ, dK, dV
-            real *Q = heads.data(), *K = Q + T * hs, *V = K + T * hs, *O = V + T * hs, *dO = O + T * hs;
+        each_head_backward(B, NH, hs, dbias != nullptr, [&](int64_t bh, Tile& tile) {
+            const int64_t b = bh / NH, h = bh % NH;
+            tile.rows.resize(8 * T * hs);  // Q, K, V, O, dO, and the gradients dQ, dK, dV
+            real *Q = tile.rows.data(), *K = Q + T * hs, *V = K + T * hs, *O = V + T * hs, *dO = O + T * hs;
             real *dQ = dO + T * hs, *dK = dQ + T * hs, *dV = dK + T * hs;
-#pragma omp for schedule(static)
-            for (int64_t g = 0; g < groups; ++g)
-                for_heads_of_group(g, dbias != nullptr, B, NH, [&](int64_t bh) {
-                    const int64_t b = bh / NH, h = bh % NH;
-                    const real* rows = qkv.data() + b * T * 3 * C;
-                    gather_head(rows, 3 * C, h * hs, T, hs, Q);
-                    gather_head(rows, 3 * C, C + h * hs, T, hs, K);
-                    gather_head(rows, 3 * C, 2 * C + h * hs, T, hs, V);
-                    gather_head(out.data() + b * T * C, C, h * hs, T, hs, O);
-                    gather_head(dout + b * T * C, C, h * hs, T, hs, dO);
-                    std::fill(dQ, dQ + 3 * T * hs, real(0));
-                    Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + h * T * T : nullptr, &drop};
-                    head_backward(hd, Q, K, V, O, dO, &lse[bh * T], dQ, dK, dV, dbias ? dbias + h * T * T : nullptr,
-                                  tile);
-                    if (!dqkv) return;
-                    real* drows = dqkv + b * T * 3 * C;
-                    scatter_head(dQ, T, hs, drows, 3 * C, h * hs, accumulate);
-                    scatter_head(dK, T, hs, drows, 3 * C, C + h * hs, accumulate);
-                    scatter_head(dV, T, hs, drows, 3 * C, 2 * C + h * hs, accumulate);
-                });
-        }
+            const real* rows = qkv.data() + b * T * 3 * C;
+            gather_head(rows, 3 * C, h * hs, T, hs, Q);
+            gather_head(rows, 3 * C, C + h * hs, T, hs, K);
+            gather_head(rows, 3 * C, 2 * C + h * hs, T, hs, V);
+            gather_head(out.data() + b * T * C, C, h * hs, T, hs, O);
+            gather_head(dout + b * T * C, C, h * hs, T, hs, dO);
+            std::fill(dQ, dQ + 3 * T * hs, real(0));
+            Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + h * T * T : nullptr, &drop};
+            head_backward(hd, Q, K, V, O, dO, &lse[bh * T], dQ, dK, dV, dbias ? dbias + h * T * T : nullptr, tile);
+            if (!dqkv) return;
+            real* drows = dqkv + b * T * 3 * C;
+            scatter_head(dQ, T, hs, drows, 3 * C, h * hs, accumulate);
+            scatter_head(dK, T, hs, drows, 3 * C, C + h * hs, accumulate);
+            scatter_head(dV, T, hs, drows, 3 * C, 2 * C + h * hs, accumulate);
+        });
     });
 }
 
