@@ -366,20 +366,14 @@ Stats bf16_peak(int threads) { return fma_peak(threads); }
 
 #ifdef AG_GEMM_BF16_AMX
 // AMX: tdpbf16ps into four C tiles from tiles held in registers, each instruction 16 x 16 x 32
-// multiply-adds (16,384 FLOP). Each thread configures its tiles as gemm_bf16.cpp does (16 x 64 bytes);
-// the process has the tiles if gemm_bf16 takes its AMX path.
+// multiply-adds (16,384 FLOP), each thread's tiles configured as gemm_bf16's AMX path has them.
 Stats amx_peak(int threads) {
     const int64_t iters = 1 << 16;
     const double flops = 4.0 * 16384 * iters * threads;
     return measure_rate(flops, [&] {
 #pragma omp parallel num_threads(threads)
         {
-            struct alignas(64) {
-                uint8_t palette = 1, start_row = 0, reserved[14] = {};
-                uint16_t bytes_per_row[16] = {64, 64, 64, 64, 64, 64, 64, 64};
-                uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
-            } config;
-            _tile_loadconfig(&config);
+            gemm_bf16_amx_tiles();
             // zero inputs: the rate does not depend on the values
             _tile_zero(0);
             _tile_zero(1);

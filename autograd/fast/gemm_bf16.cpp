@@ -415,6 +415,12 @@ void gemm_bf16_dot_product(bool transpose_a, bool transpose_b, int64_t M, int64_
 }
 
 #if defined(__AMX_TILE__) && defined(__AMX_BF16__)
+bool gemm_bf16_amx_tiles() {
+    if (!amx_permitted()) return false;
+    configure_tiles();
+    return true;
+}
+
 bool gemm_bf16_amx(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
                    real* C, bool accumulate) {
     if (!amx_permitted()) return false;

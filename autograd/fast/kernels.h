@@ -56,6 +56,9 @@ void gemm_bf16_dot_product(bool transpose_a, bool transpose_b, int64_t M, int64_
 // system refuses this process the tile registers.
 bool gemm_bf16_amx(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
                    real* C, bool accumulate);
+// Configures the calling thread's tiles as the AMX path uses them (every tile 16 rows x 64 bytes), for
+// code that runs its own tile instructions (the bench's peak); false if the OS refuses the tiles.
+bool gemm_bf16_amx_tiles();
 #endif
 
 // GELU, tanh approximation, over n values: y = 0.5 x (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3),
