@@ -16,6 +16,11 @@ struct Error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// Throws Error(message) unless ok: the form of every check on what a user gave.
+inline void require(bool ok, const std::string& message) {
+    if (!ok) throw Error(message);
+}
+
 // 124475904 -> "124,475,904": big counts, readable in messages and in the trainer's tables.
 inline std::string with_commas(uint64_t n) {
     std::string digits = std::to_string(n), out;

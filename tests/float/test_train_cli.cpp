@@ -96,6 +96,28 @@ TEST_CASE("gradient accumulation: 2 micro-batches of 4 train like one batch of 8
         CHECK(std::stod(a[i]) == Approx(std::stod(b[i])).epsilon(1e-4));
 }
 
+TEST_CASE("--kernels reference trains like the fast tier, to float rounding, in fp32 and bf16", "[cli][tiers]") {
+    TempDir dir;
+    write_text(dir / "text.txt", little_text());
+    for (const std::string dtype : {"fp32", "bf16"}) {
+        const std::string common = "-i " + dir / "text.txt" + kTiny + " --steps 8 --dropout 0.1 --dtype " + dtype;
+        Result fast = run_train(common + " --out " + dir / ("fast_" + dtype));
+        Result ref = run_train(common + " --kernels reference --out " + dir / ("ref_" + dtype));
+        INFO(ref.output);
+        REQUIRE(fast.status == 0);
+        REQUIRE(ref.status == 0);
+        CHECK_THAT(ref.output, Contains("reference (autograd/ops_*.cpp"));
+        std::vector<std::string> a = train_losses(dir / ("ref_" + dtype + "/log.csv")),
+                                 b = train_losses(dir / ("fast_" + dtype + "/log.csv"));
+        REQUIRE(a.size() == 8);
+        REQUIRE(b.size() == 8);
+        // bf16 rounds every stored value: a last-bit difference in a sum can move a value one bf16 step
+        // (2^-8 relative), so its losses agree less closely than fp32's.
+        for (size_t i = 0; i < a.size(); ++i)
+            CHECK(std::stod(a[i]) == Approx(std::stod(b[i])).epsilon(dtype == "fp32" ? 1e-4 : 5e-3));
+    }
+}
+
 TEST_CASE("a checkpoint round trip keeps every parameter and optimizer value", "[cli]") {
     TempDir dir;
     nn::GPTConfig c;
@@ -210,6 +232,7 @@ TEST_CASE("bad flags: one line naming the problem, exit 1, nothing written", "[c
     expect_error(run_train("--pos absolute" + data), "unknown positional scheme 'absolute'");
     expect_error(run_train("--schedule step" + data), "step");
     expect_error(run_train("--loader shuffled" + data), "unknown loader 'shuffled'");
+    expect_error(run_train("--kernels slow" + data), "unknown --kernels 'slow' (expected fast or reference)");
     expect_error(run_train("--preset gpt3" + data), "unknown --preset 'gpt3' (expected gpt2)");
     expect_error(run_train("--total-batch-tokens 100" + kTiny + data), "--total-batch-tokens 100 is not a multiple");
     CHECK(list_dir(dir / "out").empty());
