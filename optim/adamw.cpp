@@ -172,8 +172,9 @@ void AdamW::step(double lr, real grad_scale) {
             const ag::Storage* grad = p.impl()->grad.get();
             if (!grad) continue;
             if (p.impl()->grad_stale) p.grad_buffer();  // zeroed lazily and not reached since: zeros
-            Bf16Update u{config_.master_weights ? state(gi, i, 2).data() : nullptr, config_.stochastic_rounding,
-                         ag::sr_key(config_.rounding_seed, tensor, (uint64_t)step_)};
+            // The master copy (state 2) exists only in a bf16 run with master weights.
+            real* master = config_.bf16_params && config_.master_weights ? state(gi, i, 2).data() : nullptr;
+            Bf16Update u{master, config_.stochastic_rounding, ag::sr_key(config_.rounding_seed, tensor, (uint64_t)step_)};
             adamw_update(p.data(), grad->data, state(gi, i, 0).data(), state(gi, i, 1).data(), p.numel(), c,
                          config_.bf16_params ? &u : nullptr);
         }
