@@ -170,7 +170,9 @@ void AdamW::step(double lr, real grad_scale) {
             const ag::Storage* grad = p.impl()->grad.get();
             if (!grad) continue;
             if (p.impl()->grad_stale) p.grad_buffer();  // zeroed lazily and not reached since: zeros
-            Bf16Update u{config_.master_weights ? state(gi, i, 2).data() : nullptr, config_.stochastic_rounding,
+            // (the master copy, buffer 2, exists in bf16 only: an fp32 run has two buffers)
+            Bf16Update u{config_.bf16_params && config_.master_weights ? state(gi, i, 2).data() : nullptr,
+                         config_.stochastic_rounding,
                          ag::sr_key(config_.rounding_seed, tensor, (uint64_t)step_)};
             adamw_update(p.data(), grad->data, state(gi, i, 0).data(), state(gi, i, 1).data(), p.numel(), c,
                          config_.bf16_params ? &u : nullptr);
