@@ -12,12 +12,16 @@
 #include <omp.h>
 
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "../autograd/kernels.h"
 #include "../autograd/profiler.h"
@@ -118,7 +122,7 @@ static void require(bool ok, const std::string& message) {
 }
 
 static std::string fmt(const char* format, double v) {
-    char buf[64];
+    char buf[400];  // "%.6f" of the largest double has 316 characters (a hostile log.csv can hold one)
     std::snprintf(buf, sizeof buf, format, v);
     return buf;
 }
@@ -161,6 +165,8 @@ static void check_flags(const Flags& f) {
     std::string tok = f.get_string("tokenizer");
     require(tok == "bytes" || tok == "bpe", "unknown --tokenizer '" + tok + "' (expected bytes or bpe)");
     require(f.get_int("vocab-size") >= 0, "--vocab-size must be 0 (the default) or more, got " + f.value_text("vocab-size"));
+    require(f.get_int("vocab-size") <= 65536, "--vocab-size " + f.value_text("vocab-size") +
+                                                  " is more than 65536 (token ids are 16-bit, in token files and BPE alike)");
     if (tok == "bpe" && f.get_int("vocab-size"))
         require(f.get_int("vocab-size") >= 256 && f.get_int("vocab-size") <= 65536,
                 "--vocab-size " + f.value_text("vocab-size") + " is outside 256 .. 65536 (a BPE vocabulary is the 256 bytes plus its merges)");
@@ -197,6 +203,14 @@ static void set_dropout(const Flags& f, nn::GPTConfig& c) {
     c.attn_dropout = site("attn-dropout");
     c.resid_dropout = site("resid-dropout");
     c.mlp_dropout = site("mlp-dropout");
+}
+
+// llm.c pads GPT-2's vocabulary to a multiple of 128 (50257 -> 50304) for faster matmuls. In int64:
+// a vocabulary near INT_MAX (a tokenizer file's) would overflow the sum.
+static int padded_to_128(int vocab) {
+    const int64_t padded = ((int64_t)vocab + 127) / 128 * 128;
+    require(padded <= INT_MAX, "a vocabulary of " + std::to_string(vocab) + " tokens is too large");
+    return (int)padded;
 }
 
 // The model the flags describe (for a new run), with a vocabulary of vocab_size tokens (padded_vocab
@@ -371,7 +385,34 @@ static std::string csv_of(const std::vector<LogRow>& rows) {
     return s;
 }
 
+// The fields of a line of comma-separated values, empty ones included: "1,2,,3" -> {"1", "2", "", "3"}.
+static std::vector<std::string> split_commas(const std::string& line) {
+    std::vector<std::string> fields = {""};
+    for (char c : line) {
+        if (c == ',') fields.emplace_back();
+        else fields.back() += c;
+    }
+    return fields;
+}
+
+// The val_loss field: empty where there was no evaluation, "inf" where it overflowed, else a number.
+static bool parse_val_loss(const std::string& text, double& out) {
+    out = text.empty() ? NAN : INFINITY;
+    return text.empty() || text == "inf" || parse_float(text, out);
+}
+
+// One row of log.csv as csv_of writes it: six numbers, all finite but the val_loss.
+static bool parse_log_row(const std::string& line, LogRow& r) {
+    const std::vector<std::string> f = split_commas(line);
+    int step = 0;
+    if (f.size() != 6 || !parse_int(f[0], step)) return false;
+    r.step = step;
+    return parse_float(f[1], r.train_loss) && parse_val_loss(f[2], r.val_loss) && parse_float(f[3], r.lr) &&
+           parse_float(f[4], r.grad_norm) && parse_float(f[5], r.ms);
+}
+
 // Reads back the rows of an earlier log.csv up to `last_step` (for --resume); a missing file is no rows.
+// A row that is not what csv_of writes is an error naming the line: the file is the run's record.
 static std::vector<LogRow> read_log(const std::string& path, int64_t last_step) {
     std::vector<LogRow> rows;
     std::string text;
@@ -383,15 +424,12 @@ static std::vector<LogRow> read_log(const std::string& path, int64_t last_step) 
     std::istringstream lines(text);
     std::string line;
     std::getline(lines, line);  // header
-    while (std::getline(lines, line)) {
+    for (int number = 2; std::getline(lines, line); ++number) {
         LogRow r;
-        std::string val;
-        std::istringstream fields(line);
-        char comma;
-        if (!(fields >> r.step >> comma >> r.train_loss >> comma)) continue;
-        std::getline(fields, val, ',');
-        r.val_loss = val.empty() ? NAN : std::stod(val);
-        fields >> r.lr >> comma >> r.grad_norm >> comma >> r.ms;
+        if (!parse_log_row(line, r))
+            throw Error("'" + path + "' line " + std::to_string(number) +
+                        " is not a row step,train_loss,val_loss,lr,grad_norm,ms of numbers (remove the file to "
+                        "resume without the earlier rows)");
         if (r.step <= last_step) rows.push_back(r);
     }
     return rows;
@@ -442,8 +480,22 @@ static int run(int argc, char** argv) {
         return resume && !flags.given(name) && saved->info().settings.count(name) ? saved->info().settings.at(name)
                                                                                   : flags.value_text(name);
     };
-    auto setting_int = [&](const char* name) { return std::stoi(setting(name)); };
-    auto setting_float = [&](const char* name) { return std::stod(setting(name)); };
+    // As numbers. Flags were checked when they were given, so a setting that does not parse is the
+    // checkpoint's, and the message names it.
+    auto bad_setting = [&](const char* name, const char* expected) {
+        return Error("'" + ckpt_path + "' has a bad value for setting '" + name + "': '" + setting(name) +
+                     "' (expected " + expected + ")");
+    };
+    auto setting_int = [&](const char* name) {
+        int v = 0;
+        if (!parse_int(setting(name), v)) throw bad_setting(name, "an integer");
+        return v;
+    };
+    auto setting_float = [&](const char* name) {
+        double v = 0;
+        if (!parse_float(setting(name), v)) throw bad_setting(name, "a finite number");
+        return v;
+    };
     const uint64_t seed = (uint64_t)setting_int("seed");
     const int B = setting_int("batch-size"), T = setting_int("seq-len");
 
@@ -525,7 +577,7 @@ static int run(int argc, char** argv) {
         set_dropout(flags, config);  // dropout has no parameters: a fine-tuning run may set it
     } else if (token_data) {  // GPT-2's vocabulary unless told otherwise, padded as llm.c pads it
         int vocab = setting_int("vocab-size") ? setting_int("vocab-size") : tokenizer ? tokenizer->vocab_size() : 50257;
-        config = config_from_flags(flags, vocab, (vocab + 127) / 128 * 128);
+        config = config_from_flags(flags, vocab, padded_to_128(vocab));
     } else {
         config = config_from_flags(flags, tokenizer->vocab_size(), 0);
     }
@@ -564,7 +616,7 @@ static int run(int argc, char** argv) {
     int64_t tokens_per_step = setting_int("total-batch-tokens") ? setting_int("total-batch-tokens") : (int64_t)B * T;
     require(tokens_per_step % ((int64_t)B * T) == 0,
             "--total-batch-tokens " + std::to_string(tokens_per_step) + " is not a multiple of the batch's " +
-                std::to_string(B) + " x " + std::to_string(T) + " = " + std::to_string(B * T) + " tokens");
+                std::to_string(B) + " x " + std::to_string(T) + " = " + std::to_string((int64_t)B * T) + " tokens");
     const int64_t accumulation = tokens_per_step / ((int64_t)B * T);
     ag::NamedTensors params = model.parameters();
     std::vector<optim::ParamGroup> groups = optim::param_groups(params, setting_float("weight-decay"));
@@ -767,13 +819,29 @@ static int run(int argc, char** argv) {
     return 0;
 }
 
+// A message as one line of text: control bytes, which a message may quote from a file or an argument,
+// would break the line or command the terminal, so they are shown as \xNN.
+static std::string printable(const std::string& message) {
+    std::string out;
+    for (unsigned char c : message) {
+        if (c >= 0x20 && c != 0x7f) {
+            out += (char)c;
+            continue;
+        }
+        char escaped[8];
+        std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+        out += escaped;
+    }
+    return out;
+}
+
 int main(int argc, char** argv) {
     ag::flush_denormals_to_zero();  // before any OpenMP thread starts: they inherit it (see kernels.h)
     try {
         return run(argc, argv);
     } catch (const std::exception& e) {
         std::fflush(stdout);  // what the run printed so far comes before the error
-        std::fprintf(stderr, "error: %s\n", e.what());
+        std::fprintf(stderr, "error: %s\n", printable(e.what()).c_str());
         return 1;
     }
 }
