@@ -94,9 +94,16 @@ inline Result run_train(const std::string& args) {
 // that allocated what a file claims, or waited on a FIFO, then fails the test instead of passing late.
 // AddressSanitizer reserves terabytes of address space for its shadow memory, which ulimit -v would
 // refuse: in that build the sanitizer's allocator caps each allocation instead.
+#if defined(__SANITIZE_ADDRESS__)  // GCC's name for -fsanitize=address
+#define UNDER_ADDRESS_SANITIZER 1
+#elif defined(__has_feature)       // clang's
+#if __has_feature(address_sanitizer)
+#define UNDER_ADDRESS_SANITIZER 1
+#endif
+#endif
 inline Result run_train_confined(const std::string& args) {
     REQUIRE(access(TRAIN_BINARY, X_OK) == 0);
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(UNDER_ADDRESS_SANITIZER)
     const std::string limit =
         "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}max_allocation_size_mb=1024:allocator_may_return_null=1\" ";
 #else
