@@ -1,6 +1,11 @@
 # make          build everything: the library and ./train (from trainer/main.cpp)
 # make test     build and run every test (needs Catch2 v2: apt-get install catch2)
-# make clean    remove build/
+# make clean    remove build/, build-san/ and ./train
+#
+# SANITIZE=1     with any of the above: build everything (library, train, tests) with AddressSanitizer
+#                and UndefinedBehaviorSanitizer into build-san/ (the trainer is build-san/train, which
+#                the tests of that build run), so `make test SANITIZE=1` runs the whole suite under
+#                both; any report fails the test that caused it.
 #
 # The engine is compiled twice: in float (what training uses) and in double (-DAUTOGRAD_DOUBLE), for
 # the gradient checks, whose finite differences need double precision to be tight.
@@ -8,7 +13,24 @@
 CXX      ?= g++
 CXXFLAGS ?= -std=c++17 -O3 -march=native -fopenmp -Wall -Wextra
 LDFLAGS  ?= -fopenmp
+
+ifeq ($(SANITIZE),1)
+# -fno-sanitize-recover: an undefined-behaviour report ends the program, so the test that caused it
+# fails (by default UBSan prints and carries on). -g and frame pointers: readable stack traces.
+# -ffp-contract=off: the instrumentation changes which multiply-adds GCC fuses into one rounding, and
+# differently in a kernel's vector loop and its scalar tail, which tests compare bit for bit.
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -ffp-contract=off
+override CXXFLAGS += $(SAN_FLAGS)
+override LDFLAGS  += $(SAN_FLAGS)
+BUILD    := build-san
+TRAIN    := $(BUILD)/train
+# GCC 12 warns that std::regex's own code (inside Catch2's main) may use an uninitialised
+# std::function under the sanitizers: a false positive in the library header, not in our code.
+$(BUILD)/catch_main.o: override CXXFLAGS += -Wno-maybe-uninitialized
+else
 BUILD    := build
+TRAIN    := train
+endif
 
 ifeq ($(MAKELEVEL),0)
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
@@ -27,7 +49,7 @@ TEST_F32 := $(BUILD)/tests_float
 
 .PHONY: all test clean check-catch2
 
-all: $(LIB_F32) train
+all: $(LIB_F32) $(TRAIN)
 
 # ---- objects: build/f32/... in float, build/f64/... in double
 $(BUILD)/f32/%.o: %.cpp
@@ -46,10 +68,12 @@ $(LIB_F64): $(LIB_SRC:%.cpp=$(BUILD)/f64/%.o)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-train: $(BUILD)/f32/trainer/main.o $(LIB_F32)
+$(TRAIN): $(BUILD)/f32/trainer/main.o $(LIB_F32)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS)
 
-# ---- tests
+# ---- tests (they run the trainer binary of their own build: ./train, or build-san/train)
+$(BUILD)/f32/tests/%.o: override CXXFLAGS += -DTRAIN_BINARY='"./$(TRAIN)"'
+
 check-catch2:
 	@echo '#include <catch2/catch.hpp>' | $(CXX) -std=c++17 -x c++ -E - >/dev/null 2>&1 || \
 	  { echo "error: Catch2 v2 is not installed (catch2/catch.hpp not found); install it with: sudo apt-get install catch2"; exit 1; }
@@ -65,7 +89,7 @@ $(TEST_F32): $(TEST_F32_SRC:%.cpp=$(BUILD)/f32/%.o) $(BUILD)/catch_main.o $(LIB_
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS)
 
 test: check-catch2
-	@$(MAKE) --no-print-directory train $(TEST_F64) $(TEST_F32)
+	@$(MAKE) --no-print-directory $(TRAIN) $(TEST_F64) $(TEST_F32)
 	@tests/run.sh $(TEST_F64) $(TEST_F32)
 
 # ---- make bench: build and run bench/bench.cpp (kernels against this machine's measured limits)
@@ -77,6 +101,6 @@ bench: $(BUILD)/bench
 	$(BUILD)/bench
 
 clean:
-	rm -rf $(BUILD) train
+	rm -rf build build-san train
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

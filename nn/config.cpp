@@ -1,6 +1,7 @@
 // config.cpp: presets, validation, and the names of the switches.
 #include "config.h"
 
+#include <climits>
 #include <cstdio>
 #include <stdexcept>
 
@@ -40,10 +41,12 @@ void GPTConfig::validate() const {
     need(n_embd >= 1, "n_embd must be at least 1, got " + std::to_string(n_embd));
     need(n_embd % n_head == 0, "n_embd " + std::to_string(n_embd) + " is not divisible by n_head " +
                                    std::to_string(n_head));
+    need(n_embd <= INT_MAX / 4, "n_embd " + std::to_string(n_embd) + " is too large (the MLP's 4C must fit an int)");
     need(pos != PosScheme::rope || (n_embd / n_head) % 2 == 0,
          "rope needs an even head size, but n_embd / n_head = " + std::to_string(n_embd / n_head));
-    need(pos != PosScheme::relative || rel_clip >= 1,
-         "the relative scheme needs a clip distance k of at least 1, got " + std::to_string(rel_clip));
+    need(pos != PosScheme::relative || (rel_clip >= 1 && rel_clip <= (INT_MAX - 1) / 2),
+         "the relative scheme needs a clip distance k from 1 to " + std::to_string((INT_MAX - 1) / 2) +
+             " (its tables' 2k+1 rows are indexed by int), got " + std::to_string(rel_clip));
     need(rope_base > 1, "rope_base must be greater than 1, got " + num(rope_base));
     const std::pair<const char*, double> rates[] = {{"emb_dropout", emb_dropout},
                                                     {"attn_dropout", attn_dropout},
@@ -51,6 +54,21 @@ void GPTConfig::validate() const {
                                                     {"mlp_dropout", mlp_dropout}};
     for (const auto& [name, p] : rates)
         need(p >= 0 && p < 1, std::string(name) + " " + num(p) + " must be in [0, 1)");
+}
+
+// Term by term as GPT's constructor builds it (gpt.cpp); a test checks that the two agree.
+double GPTConfig::parameter_count() const {
+    const double C = n_embd, Vp = padded_vocab(), biases = bias ? 1 : 0;
+    const double layer_norm = C + biases * C;
+    const double attention = 3 * C * C + C * C + biases * (3 * C + C);  // c_attn, c_proj
+    const double mlp = 4 * C * C + 4 * C * C + biases * (4 * C + C);    // c_fc, c_proj
+    const double relative = pos == PosScheme::relative ? 2 * (2.0 * rel_clip + 1) * (C / n_head) : 0;  // rel_k, rel_v
+    const double norms = (norm == NormPlacement::sandwich ? 4 : 2) * layer_norm;
+    double n = Vp * C + n_layer * (attention + mlp + relative + norms);  // wte, the blocks
+    if (pos == PosScheme::learned) n += (double)max_seq_len * C;        // wpe
+    if (norm != NormPlacement::post) n += layer_norm;                    // ln_f
+    if (!tie_weights) n += Vp * C;                                       // lm_head (never a bias)
+    return n;
 }
 
 const char* to_string(PosScheme s) {

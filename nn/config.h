@@ -60,8 +60,14 @@ struct GPTConfig {
     // GPT-2 small (124M): V=50257, T_max=1024, 12 layers, 12 heads, C=768, learned positions, pre-LN, tied.
     static GPTConfig gpt2();
 
-    // Throws std::invalid_argument with a one-line message if the sizes or switches don't fit together.
+    // Throws std::invalid_argument with a one-line message if the sizes or switches don't fit together,
+    // or are so large that a size derived from them (4C, 2k+1) would not fit an int.
     void validate() const;
+
+    // The number of parameters GPT(config) has, worked out without building it, so that a file's
+    // claim can be checked against the bytes it holds before anything is allocated. In double: a
+    // corrupt config's sizes would overflow an integer (it is exact below 2^53).
+    double parameter_count() const;
 };
 
 const char* to_string(PosScheme s);

@@ -97,7 +97,7 @@ CausalSelfAttention::CausalSelfAttention(const GPTConfig& c, Rng& init, Rng& dro
     add_module("attn_dropout", attn_dropout);
     add_module("resid_dropout", resid_dropout);
     if (c.pos == PosScheme::relative) {
-        int64_t rows = 2 * c.rel_clip + 1, hs = c.n_embd / c.n_head;
+        int64_t rows = 2 * (int64_t)c.rel_clip + 1, hs = c.n_embd / c.n_head;  // (validate() keeps it within int)
         rel_k = add_parameter("rel_k", Tensor::randn({rows, hs}, init, 0.02));
         rel_v = add_parameter("rel_v", Tensor::randn({rows, hs}, init, 0.02));
     }

@@ -119,7 +119,8 @@ void Optimizer::load_state(std::istream& in) {
     std::string kind = get_string(in);
     if (kind != kind_) fail("written by '" + kind + "' but this optimizer is '" + kind_ + "'");
     int64_t step = get<int64_t>(in);
-    if (step < 0) fail("corrupt (step " + std::to_string(step) + ")");
+    // The next step() adds one: a count that cannot take it is as corrupt as a negative one.
+    if (step < 0 || step == INT64_MAX) fail("corrupt (step " + std::to_string(step) + ")");
 
     uint64_t count = get<uint64_t>(in), expected = 0;
     for (const ParamGroup& g : groups_) expected += g.params.size();

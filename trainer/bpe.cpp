@@ -354,7 +354,7 @@ BpeTokenizer BpeTokenizer::load(const std::string& path) {
     if (bytes.size() < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
         throw Error(quoted(path) + " is not a BPE tokenizer file (it does not start with \"BPETOK1\")");
 
-    ByteReader in(bytes, path);
+    ByteReader in(bytes, path);  // (it quotes the path itself)
     char magic[sizeof kMagic];
     in.raw(magic, sizeof magic, "magic");
     const uint32_t n = in.u32("number of merges");
@@ -372,6 +372,10 @@ BpeTokenizer BpeTokenizer::load(const std::string& path) {
 
     std::vector<std::pair<int, int>> merges;
     std::unordered_map<uint32_t, uint32_t> seen;  // pair -> the merge that made it
+    // Token id -> its length in bytes. Training merges within a chunk, so no token it makes is longer
+    // than kMaxChunk; a longer one is a hostile file (a chain (0,0), (256,256), ... doubles the length
+    // with every merge: 40 merges would ask for a terabyte).
+    std::vector<int> length(kByteTokens, 1);
     for (uint32_t i = 0; i < n; ++i) {
         uint32_t ids[2] = {in.u32("merge"), in.u32("merge")};
         for (uint32_t id : ids)
@@ -382,6 +386,11 @@ BpeTokenizer BpeTokenizer::load(const std::string& path) {
         if (!is_new)
             throw Error(corrupt + "merge " + std::to_string(i) + " repeats merge " + std::to_string(it->second) +
                         " (" + std::to_string(ids[0]) + ", " + std::to_string(ids[1]) + ")");
+        length.push_back(length[ids[0]] + length[ids[1]]);
+        if (length.back() > kMaxChunk)
+            throw Error(corrupt + "merge " + std::to_string(i) + " makes a token of " +
+                        std::to_string(length.back()) + " bytes; trained tokens are at most " +
+                        std::to_string(kMaxChunk) + ", one chunk");
         merges.push_back({(int)ids[0], (int)ids[1]});
     }
     return BpeTokenizer(std::move(merges));

@@ -67,7 +67,7 @@ public:
 
     // Reads a file written by save(). Throws train::Error naming path if it is missing or unreadable,
     // or corrupt in any way (wrong magic, truncated, bytes after the end, too many merges, a merge of a
-    // token that does not exist yet, a merge repeated).
+    // token that does not exist yet, a merge repeated, a token longer than kMaxChunk bytes).
     static BpeTokenizer load(const std::string& path);
     void save(const std::string& path) const;  // atomic: a reader sees the old file or the new one
 

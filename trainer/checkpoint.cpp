@@ -1,6 +1,9 @@
 // checkpoint.cpp: the checkpoint file, written atomically and read back with every field checked.
 #include "checkpoint.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -189,10 +192,18 @@ void save_checkpoint(const std::string& path, const RunInfo& info, const nn::GPT
 // ---------------------------------------------------------------------------------------------------
 // Reading
 
+// "1,572,864", or "1.5e+20" for a size too large to be a count (a corrupt config's).
+static std::string byte_count(double n) {
+    if (n < 1e18) return with_commas((uint64_t)n);
+    char text[32];
+    std::snprintf(text, sizeof text, "%.3g", n);
+    return text;
+}
+
 CheckpointReader::CheckpointReader(const std::string& path) : path_(path) {
     const std::string source = "'" + path + "'";
     const std::string bytes = read_file(path);  // freed at the end: the sections below are copied out
-    ByteReader r(bytes, source);
+    ByteReader r(bytes, path);  // (it quotes the path itself)
     char magic[sizeof kMagic];
     if (bytes.size() < sizeof kMagic) throw Error(source + " is not a checkpoint (too short)");
     r.raw(magic, sizeof magic, "magic");
@@ -220,21 +231,28 @@ CheckpointReader::CheckpointReader(const std::string& path) : path_(path) {
         kv[line.substr(0, eq)] = line.substr(eq + 1);
     }
     info_.config = config_from_text(kv, source);
+    // Before any model is built from the config: its parameters must be in the file. (A few bytes of
+    // text could otherwise ask for terabytes: config.n_embd=1048576.)
+    const double claimed = info_.config.parameter_count() * sizeof(ag::real);
+    if (claimed > (double)params_.size())
+        throw Error(source + " does not fit its own model: the config needs " + byte_count(claimed) +
+                    " bytes of parameters, the file holds " + with_commas(params_.size()));
     if (!kv.count("tokenizer") || !kv.count("step")) throw Error(source + " has no tokenizer or step");
     info_.tokenizer = kv["tokenizer"];
     info_.tokenizer_file = kv.count("tokenizer_file") ? kv["tokenizer_file"] : "";
-    try {
-        info_.step = std::stoll(kv["step"]);
-    } catch (const std::logic_error&) {
-        throw Error(source + " has a bad step: '" + kv["step"] + "'");
-    }
+    const std::string& step = kv["step"];
+    char* end = nullptr;
+    errno = 0;
+    info_.step = std::strtoll(step.c_str(), &end, 10);
+    if (step.empty() || *end != '\0' || errno == ERANGE || info_.step < 0)
+        throw Error(source + " has a bad step: '" + step + "' (expected a count of steps, 0 or more)");
     for (const auto& [key, value] : kv)
         if (key.rfind("setting.", 0) == 0) info_.settings[key.substr(8)] = value;
 }
 
 void CheckpointReader::load_model(nn::GPT& model) {
     const std::string source = "'" + path_ + "'";
-    ByteReader r(params_, source);
+    ByteReader r(params_, path_);
     ag::NamedTensors named = model.parameters();
     uint64_t count = r.u64("parameter count");
     if (count != named.size())
@@ -255,7 +273,7 @@ void CheckpointReader::load_model(nn::GPT& model) {
     r.expect_end();
     std::string().swap(params_);  // loaded: give the memory back (GPT-2 small: 0.5 GB)
 
-    ByteReader g(rng_, source);
+    ByteReader g(rng_, path_);
     ag::Rng& rng = model.dropout_rng();
     rng.state = g.u64("dropout generator");
     rng.has_spare = g.u32("dropout generator") != 0;
@@ -279,7 +297,7 @@ void CheckpointReader::load_optimizer(optim::Optimizer& optimizer) {
 
 void CheckpointReader::load_loader(BatchLoader& loader) const {
     if (loader_.empty()) throw Error("'" + path_ + "' holds no data-loader state");
-    ByteReader r(loader_, "'" + path_ + "'");
+    ByteReader r(loader_, path_);
     loader.load(r);
     r.expect_end();
 }

@@ -111,8 +111,10 @@ Batch BatchLoader::next() {
 }
 
 void BatchLoader::restore(const LoaderState& state) {
-    size_t batch_tokens = (size_t)B_ * (size_t)T_;
-    if (state.position + batch_tokens + 1 > tokens_.size())
+    // The last start that leaves room for a batch (the constructor checked there is one). Compared
+    // without adding to the position: a corrupt position near 2^64 would wrap the sum past the check.
+    const size_t last_start = tokens_.size() - (size_t)B_ * (size_t)T_ - 1;
+    if (state.position > last_start)
         throw Error("the saved data position " + std::to_string(state.position) + " is past the end of " + source_ +
                     " (" + std::to_string(tokens_.size()) + " tokens): was the checkpoint made with other data?");
     state_ = state;

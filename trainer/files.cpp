@@ -60,32 +60,50 @@ bool is_directory(const std::string& path) {
 
 }  // namespace
 
-std::string read_file(const std::string& path, bool allow_empty) {
-    int fd = ::open(path.c_str(), O_RDONLY);
+int open_regular_file(const std::string& path, uint64_t& size) {
+    // O_NONBLOCK: opening a FIFO would otherwise wait for a writer, forever if none comes. (It changes
+    // nothing for a regular file.)
+    int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) fail_errno("read", path);
-
-    // open() succeeds on a directory; say so plainly instead of failing later in read() with EISDIR.
     struct stat st;
-    if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (::fstat(fd, &st) != 0) {
+        int saved = errno;
         ::close(fd);
-        throw Error("cannot read " + quoted(path) + ": it is a directory, not a file");
+        errno = saved;
+        fail_errno("read", path);
     }
+    // open() succeeds on a directory; say so plainly instead of failing later in read() with EISDIR.
+    // Devices, FIFOs and sockets have no size to check a file against (/dev/zero never ends): refused.
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        throw Error("cannot read " + quoted(path) + (S_ISDIR(st.st_mode) ? ": it is a directory, not a file"
+                                                                           : ": it is not a regular file"));
+    }
+    size = (uint64_t)st.st_size;
+    return fd;
+}
 
-    std::string bytes;
-    char buffer[1 << 16];
-    for (;;) {
-        ssize_t got = ::read(fd, buffer, sizeof buffer);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) {
+std::string read_file(const std::string& path, bool allow_empty) {
+    uint64_t size = 0;
+    int fd = open_regular_file(path, size);
+
+    // Reads no more than the size the file had when opened: memory stays in proportion to it.
+    std::string bytes((size_t)size, '\0');
+    size_t got = 0;
+    while (got < bytes.size()) {
+        ssize_t n = ::read(fd, &bytes[got], bytes.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
             int saved = errno;
             ::close(fd);
             errno = saved;
             fail_errno("read", path);
         }
-        if (got == 0) break;
-        bytes.append(buffer, (size_t)got);
+        if (n == 0) break;  // it became shorter meanwhile: what is there
+        got += (size_t)n;
     }
     ::close(fd);
+    bytes.resize(got);
 
     if (bytes.empty() && !allow_empty) throw Error(quoted(path) + " is empty");
     return bytes;

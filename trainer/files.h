@@ -14,9 +14,14 @@
 
 namespace train {
 
-// The whole file as bytes. Throws if it is missing, a directory, unreadable, or (unless allow_empty)
-// empty: "'x.txt' is empty".
+// The whole file as bytes. Throws if it is missing, a directory or anything else that is not a regular
+// file (a device, a FIFO), unreadable, or (unless allow_empty) empty: "'x.txt' is empty". It reads no
+// more than the size the file has when opened.
 std::string read_file(const std::string& path, bool allow_empty = false);
+
+// Opens a regular file for reading, without waiting (a FIFO would block open() until a writer comes),
+// and gives its size. Throws as read_file does; the caller closes the descriptor.
+int open_regular_file(const std::string& path, uint64_t& size);
 
 // Replaces path's content by bytes, atomically (see above). On failure the target is untouched, the
 // temporary file is removed, and the error names the path and the reason.

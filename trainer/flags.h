@@ -93,6 +93,12 @@ private:
     bool help_requested_ = false;
 };
 
+// A whole string as a base-10 int (no blanks, no trailing junk, within int's range), or as a finite
+// double in strtod's syntax ("3e-4", ".5"); false if it is not one. The parsers of flag values, also
+// used for what the trainer reads back as text (a checkpoint's settings, log.csv).
+bool parse_int(const std::string& text, int& out);
+bool parse_float(const std::string& text, double& out);
+
 // Edit distance (insertions, deletions, substitutions, and swaps of neighbours each count 1), used
 // for "did you mean". Exposed for the tests.
 size_t edit_distance(const std::string& a, const std::string& b);

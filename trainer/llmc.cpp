@@ -2,7 +2,7 @@
 // parameters is kLlmcOrder below.
 #include "llmc.h"
 
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -78,14 +78,15 @@ void check_body_size(uint64_t body_bytes, uint64_t count, uint64_t item_bytes, c
 
 class FileReader {
 public:
-    explicit FileReader(const std::string& path) : path_(path), file_(std::fopen(path.c_str(), "rb")) {
-        struct stat st;
-        if (!file_ || ::fstat(fileno(file_), &st) != 0) fail();
-        if (S_ISDIR(st.st_mode)) {
-            std::fclose(file_);
-            throw Error("cannot read " + quoted(path) + ": it is a directory, not a file");
+    explicit FileReader(const std::string& path) : path_(path) {
+        const int fd = open_regular_file(path, size_);  // a directory, device or FIFO is refused here
+        file_ = ::fdopen(fd, "rb");
+        if (!file_) {
+            const int saved = errno;
+            ::close(fd);
+            errno = saved;
+            fail();
         }
-        size_ = (uint64_t)st.st_size;
     }
     ~FileReader() {
         if (file_) std::fclose(file_);
@@ -119,7 +120,7 @@ private:
         throw Error("cannot read " + quoted(path_) + ": " + reason);
     }
     std::string path_;
-    std::FILE* file_;
+    std::FILE* file_ = nullptr;
     uint64_t size_ = 0;
 };
 
@@ -404,6 +405,13 @@ LlmcTokenizer LlmcTokenizer::load(const std::string& path) {
         throw Error(source + " has a bad header: the end-of-text id " + std::to_string(h[3]) +
                     " is outside its vocabulary of " + std::to_string(V) + " tokens");
 
+    // Each token takes at least 2 bytes (its length and one byte): a count the file cannot hold is
+    // refused before anything is allocated for it.
+    const size_t body = bytes.size() - kHeaderBytes;
+    if ((size_t)V > body / 2)
+        throw Error(source + " is truncated: its header promises " + with_commas((uint64_t)V) +
+                    " tokens, which need at least " + with_commas(2 * (uint64_t)V) + " bytes, but " +
+                    with_commas(body) + " follow");
     size_t at = kHeaderBytes;
     tok.tokens_.reserve((size_t)V);
     for (int id = 0; id < V; ++id) {

@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "files.h"
+#include "flags.h"
 #include "plot.h"
 #include "report.h"
 
@@ -23,6 +24,33 @@ static std::string csv_of(const std::vector<LogRow>& rows) {
     return s;
 }
 
+// The fields of a line of comma-separated values, empty ones included: "1,2,,3" -> {"1", "2", "", "3"}.
+static std::vector<std::string> split_commas(const std::string& line) {
+    std::vector<std::string> fields = {""};
+    for (char c : line) {
+        if (c == ',') fields.emplace_back();
+        else fields.back() += c;
+    }
+    return fields;
+}
+
+// The val_loss field: empty where there was no evaluation, "inf" where it overflowed, else a number.
+static bool parse_val_loss(const std::string& text, double& out) {
+    out = text.empty() ? NAN : INFINITY;
+    return text.empty() || text == "inf" || parse_float(text, out);
+}
+
+// One row of log.csv as csv_of writes it: six numbers, all finite but the val_loss.
+static bool parse_log_row(const std::string& line, LogRow& r) {
+    const std::vector<std::string> f = split_commas(line);
+    int step = 0;
+    if (f.size() != 6 || !parse_int(f[0], step)) return false;
+    r.step = step;
+    return parse_float(f[1], r.train_loss) && parse_val_loss(f[2], r.val_loss) && parse_float(f[3], r.lr) &&
+           parse_float(f[4], r.grad_norm) && parse_float(f[5], r.ms);
+}
+
+// A row that is not what csv_of writes is an error naming the line: the file is the run's record.
 std::vector<LogRow> read_log(const std::string& path, int64_t last_step) {
     std::vector<LogRow> rows;
     std::string text;
@@ -34,15 +62,12 @@ std::vector<LogRow> read_log(const std::string& path, int64_t last_step) {
     std::istringstream lines(text);
     std::string line;
     std::getline(lines, line);  // header
-    while (std::getline(lines, line)) {
+    for (int number = 2; std::getline(lines, line); ++number) {
         LogRow r;
-        std::string val;
-        std::istringstream fields(line);
-        char comma;
-        if (!(fields >> r.step >> comma >> r.train_loss >> comma)) continue;
-        std::getline(fields, val, ',');
-        r.val_loss = val.empty() ? NAN : std::stod(val);
-        fields >> r.lr >> comma >> r.grad_norm >> comma >> r.ms;
+        if (!parse_log_row(line, r))
+            throw Error("'" + path + "' line " + std::to_string(number) +
+                        " is not a row step,train_loss,val_loss,lr,grad_norm,ms of numbers (remove the file to "
+                        "resume without the earlier rows)");
         if (r.step <= last_step) rows.push_back(r);
     }
     return rows;

@@ -255,13 +255,29 @@ static int run(int argc, char** argv) {
     return summary(r, clock.ms() / 1000);
 }
 
+// A message as one line of text: control bytes, which a message may quote from a file or an argument,
+// would break the line or command the terminal, so they are shown as \xNN.
+static std::string printable(const std::string& message) {
+    std::string out;
+    for (unsigned char c : message) {
+        if (c >= 0x20 && c != 0x7f) {
+            out += (char)c;
+            continue;
+        }
+        char escaped[8];
+        std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+        out += escaped;
+    }
+    return out;
+}
+
 int main(int argc, char** argv) {
     ag::flush_denormals_to_zero();  // before any OpenMP thread starts: they inherit it (see kernels.h)
     try {
         return run(argc, argv);
     } catch (const std::exception& e) {
         std::fflush(stdout);  // what the run printed so far comes before the error
-        std::fprintf(stderr, "error: %s\n", e.what());
+        std::fprintf(stderr, "error: %s\n", printable(e.what()).c_str());
         return 1;
     }
 }

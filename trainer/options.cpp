@@ -108,6 +108,8 @@ void check_flags(const Flags& f) {
     std::string tok = f.get_string("tokenizer");
     require(tok == "bytes" || tok == "bpe", "unknown --tokenizer '" + tok + "' (expected bytes or bpe)");
     require(f.get_int("vocab-size") >= 0, "--vocab-size must be 0 (the default) or more, got " + f.value_text("vocab-size"));
+    require(f.get_int("vocab-size") <= 65536, "--vocab-size " + f.value_text("vocab-size") +
+                                                  " is more than 65536 (token ids are 16-bit, in token files and BPE alike)");
     if (tok == "bpe" && f.get_int("vocab-size"))
         require(f.get_int("vocab-size") >= 256 && f.get_int("vocab-size") <= 65536,
                 "--vocab-size " + f.value_text("vocab-size") + " is outside 256 .. 65536 (a BPE vocabulary is the 256 bytes plus its merges)");

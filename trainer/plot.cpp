@@ -21,10 +21,16 @@ const char* kValColor = "#d62728";
 
 using Points = std::vector<std::pair<double, double>>;
 
-Points finite_points(const std::vector<std::pair<int, double>>& series) {
+// Beyond this no value is a loss (a hostile log.csv can hold 1e308), and the axis arithmetic would
+// overflow: the span of -1e308 .. 1e308 is inf, and its ticks and pixels NaN.
+const double kLargestPlotted = 1e15;
+
+bool plottable(double v) { return std::isfinite(v) && std::fabs(v) <= kLargestPlotted; }
+
+Points plottable_points(const std::vector<std::pair<int, double>>& series) {
     Points out;
     for (const auto& p : series)
-        if (std::isfinite(p.second)) out.push_back({(double)p.first, p.second});
+        if (plottable(p.second)) out.push_back({(double)p.first, p.second});
     return out;
 }
 
@@ -176,7 +182,7 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
 
 std::string loss_svg(const std::vector<std::pair<int, double>>& train, const std::vector<std::pair<int, double>>& val,
                      const std::string& title, double optimum) {
-    Points t = finite_points(train), v = finite_points(val);
+    Points t = plottable_points(train), v = plottable_points(val);
     Points all = t;
     all.insert(all.end(), v.begin(), v.end());
 
@@ -199,7 +205,7 @@ std::string loss_svg(const std::vector<std::pair<int, double>>& train, const std
         x_hi = x_lo + 4;
     }
     Axis x = make_axis(x_lo, x_hi, 0.0, kLeft, kWidth - kRight);
-    bool has_optimum = std::isfinite(optimum);
+    bool has_optimum = plottable(optimum);
     if (has_optimum && !all.empty()) {
         y_lo = std::min(y_lo, optimum);
         y_hi = std::max(y_hi, optimum);

@@ -8,14 +8,16 @@
 
 namespace train {
 
-// (step, loss) points; a point whose loss (or step) is not finite is skipped, and the line joins its
-// neighbours. train is drawn as a thin line, val as a thicker line with a dot at each evaluation.
-// Either series may be empty; with no finite point at all the axes are drawn around "no data yet".
-// The x axis spans the steps, the y axis the losses plus a small margin, both rounded outwards to
-// round-number ticks (1, 2 or 5 times a power of ten).
+// (step, loss) points; a point whose loss is not finite, or beyond +-1e15 (no loss is that large, and
+// larger ones would overflow the axes' arithmetic), is skipped, and the line joins its neighbours.
+// train is drawn as a thin line, val as a thicker line with a dot at each evaluation. Either series
+// may be empty; with no point left at all the axes are drawn around "no data yet". The x axis spans
+// the steps, the y axis the losses plus a small margin, both rounded outwards to round-number ticks
+// (1, 2 or 5 times a power of ten).
 //
-// optimum, when finite, is drawn as a dashed horizontal line labelled "optimum 0.513" (the best
-// achievable loss, known for the built-in grammar) and is kept inside the y range.
+// optimum, when finite (and within +-1e15), is drawn as a dashed horizontal line labelled
+// "optimum 0.513" (the best achievable loss, known for the built-in grammar) and is kept inside the
+// y range.
 std::string loss_svg(const std::vector<std::pair<int, double>>& train, const std::vector<std::pair<int, double>>& val,
                      const std::string& title, double optimum = std::numeric_limits<double>::quiet_NaN());
 

@@ -11,7 +11,7 @@
 namespace train {
 
 std::string fmt(const char* format, double v) {
-    char buf[64];
+    char buf[400];  // "%.6f" of the largest double has 316 characters (a hostile log.csv can hold one)
     std::snprintf(buf, sizeof buf, format, v);
     return buf;
 }

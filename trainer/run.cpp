@@ -4,6 +4,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <utility>
 
@@ -18,6 +20,23 @@
 #include "report.h"
 
 namespace train {
+
+static Error bad_setting(const Run& r, const char* name, const char* expected) {
+    return Error("'" + r.ckpt_path + "' has a bad value for setting '" + name + "': '" + r.setting(name) +
+                 "' (expected " + expected + ")");
+}
+
+int Run::setting_int(const char* name) const {
+    int v = 0;
+    if (!parse_int(setting(name), v)) throw bad_setting(*this, name, "an integer");
+    return v;
+}
+
+double Run::setting_float(const char* name) const {
+    double v = 0;
+    if (!parse_float(setting(name), v)) throw bad_setting(*this, name, "a finite number");
+    return v;
+}
 
 // ---- 2. data
 
@@ -82,6 +101,14 @@ void write_tokens(const Run& r) {
 
 // ---- 3. model
 
+// llm.c pads GPT-2's vocabulary to a multiple of 128 (50257 -> 50304) for faster matmuls. In int64:
+// a vocabulary near INT_MAX (a tokenizer file's) would overflow the sum.
+static int padded_to_128(int vocab) {
+    const int64_t padded = ((int64_t)vocab + 127) / 128 * 128;
+    require(padded <= INT_MAX, "a vocabulary of " + std::to_string(vocab) + " tokens is too large");
+    return (int)padded;
+}
+
 nn::GPTConfig model_config(const Run& r) {
     if (r.saved) return r.saved->info().config;
     if (!r.init_from.empty()) {
@@ -92,7 +119,7 @@ nn::GPTConfig model_config(const Run& r) {
     }
     if (r.token_data) {  // GPT-2's vocabulary unless told otherwise, padded as llm.c pads it
         int vocab = r.setting_int("vocab-size") ? r.setting_int("vocab-size") : r.tokenizer ? r.tokenizer->vocab_size() : 50257;
-        return config_from_flags(r.flags, vocab, (vocab + 127) / 128 * 128);
+        return config_from_flags(r.flags, vocab, padded_to_128(vocab));
     }
     return config_from_flags(r.flags, r.tokenizer->vocab_size(), 0);
 }
@@ -128,7 +155,7 @@ void make_batches(Run& r) {
     r.tokens_per_step = r.setting_int("total-batch-tokens") ? r.setting_int("total-batch-tokens") : batch_tokens;
     require(r.tokens_per_step % batch_tokens == 0,
             "--total-batch-tokens " + std::to_string(r.tokens_per_step) + " is not a multiple of the batch's " +
-                std::to_string(r.B) + " x " + std::to_string(r.T) + " = " + std::to_string(r.B * r.T) + " tokens");
+                std::to_string(r.B) + " x " + std::to_string(r.T) + " = " + std::to_string(batch_tokens) + " tokens");
     r.accumulation = r.tokens_per_step / batch_tokens;
 }
 

@@ -68,8 +68,10 @@ struct Run {
         return resume && !flags.given(name) && saved->info().settings.count(name) ? saved->info().settings.at(name)
                                                                                   : flags.value_text(name);
     }
-    int setting_int(const char* name) const { return std::stoi(setting(name)); }
-    double setting_float(const char* name) const { return std::stod(setting(name)); }
+    // As numbers. Flags were checked when they were given, so a setting that does not parse is the
+    // checkpoint's, and the error names it (run.cpp).
+    int setting_int(const char* name) const;
+    double setting_float(const char* name) const;
 };
 
 // 2. The texts or token files of --input and --val, or the built-in grammar corpus (nothing for

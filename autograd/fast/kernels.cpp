@@ -45,7 +45,7 @@ namespace {
 // broadcast to every lane, and they are the types __m512, __m256 and __m128 are made of, so the
 // intrinsics take them too.
 typedef float FloatLanes __attribute__((vector_size(LANE_BYTES)));
-typedef int32_t IntLanes __attribute__((vector_size(LANE_BYTES)));
+typedef uint32_t BitLanes __attribute__((vector_size(LANE_BYTES)));  // unsigned: a shift may push bits out
 struct Lanes {
     static constexpr int kWidth = LANE_BYTES / 4;
     FloatLanes v;
@@ -62,7 +62,7 @@ inline Lanes operator+(Lanes a, Lanes b) { return a.v + b.v; }
 inline Lanes operator-(Lanes a, Lanes b) { return a.v - b.v; }
 inline Lanes operator*(Lanes a, Lanes b) { return a.v * b.v; }
 inline Lanes operator/(Lanes a, Lanes b) { return a.v / b.v; }
-inline Lanes shift_into_exponent(Lanes s) { return (FloatLanes)((IntLanes)s.v << 23); }  // each lane's bits
+inline Lanes shift_into_exponent(Lanes s) { return (FloatLanes)((BitLanes)s.v << 23); }  // each lane's bits
 // What the compiler would not choose well by itself: the min and max instructions (which return their
 // second operand when either is a NaN: x goes second, so a NaN stays NaN), and zeroing lanes by a
 // compare (not-less-than, true for a NaN). INTRINSIC(min_ps) is _mm512_min_ps, _mm256_min_ps or
@@ -98,7 +98,7 @@ inline double sum_of(Lanes a) {  // the lanes added up, in double
 [[maybe_unused]] inline real at_most(real x, real hi) { return std::min(x, hi); }
 [[maybe_unused]] inline real zero_where_below(real x, real x0, real value) { return x < x0 ? 0 : value; }
 [[maybe_unused]] inline float shift_into_exponent(float s) {
-    int32_t bits;
+    uint32_t bits;  // unsigned: the shift pushes the high bits out, which a signed int may not do
     std::memcpy(&bits, &s, sizeof bits);
     bits <<= 23;
     float shifted;

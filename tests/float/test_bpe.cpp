@@ -264,6 +264,25 @@ TEST_CASE("bpe: load names the file and what is wrong with it", "[train][bpe]") 
     CHECK(load_bytes(tokenizer_file(2, {97, 98, 256, 256})) == "(no error)");
 }
 
+TEST_CASE("bpe: load refuses a token longer than a chunk (a 332-byte file of doubling merges)", "[train][bpe]") {
+    TempDir dir;
+    const std::string path = dir / "tokenizer.bpe";
+    // (0, 0), (256, 256), (257, 257), ...: token 256 + i has 2^(i+1) bytes; 40 of them would be 2 TB
+    auto chain = [](uint32_t merges) {
+        std::vector<uint32_t> ids = {0, 0};
+        for (uint32_t i = 1; i < merges; ++i) ids.insert(ids.end(), {255 + i, 255 + i});
+        return tokenizer_file(merges, ids);
+    };
+    const std::string hostile = chain(40);
+    CHECK(hostile.size() == 332);
+    write_text(path, hostile);
+    CHECK(error_of([&] { BpeTokenizer::load(path); }) ==
+          "'" + path + "' is corrupt: merge 6 makes a token of 128 bytes; trained tokens are at most 64, one chunk");
+    write_text(path, chain(6));  // up to 64 bytes: what training can make
+    BpeTokenizer six = BpeTokenizer::load(path);
+    CHECK(six.token_bytes(261) == std::string(64, '\0'));
+}
+
 TEST_CASE("bpe: tinyshakespeare at vocab 512 round-trips and compresses", "[train][bpe]") {
     const std::string path = "../shared/data/tinyshakespeare.txt";
     if (!std::ifstream(path)) {

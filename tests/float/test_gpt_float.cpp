@@ -18,6 +18,38 @@ TEST_CASE("the GPT-2 124M preset has GPT-2 small's 124,439,808 parameters", "[nn
     CHECK(GPT(untied, 1).num_parameters() - GPT(tied1, 1).num_parameters() == 50257LL * 768);
 }
 
+TEST_CASE("parameter_count() is the number of parameters the GPT has, for every switch", "[nn][gpt]") {
+    for (PosScheme pos : {PosScheme::learned, PosScheme::relative, PosScheme::rope, PosScheme::none})
+        for (NormPlacement norm : {NormPlacement::post, NormPlacement::pre, NormPlacement::sandwich})
+            for (int tie_bias = 0; tie_bias < 4; ++tie_bias) {
+                GPTConfig c;
+                c.vocab_size = 50, c.padded_vocab_size = 64, c.max_seq_len = 12, c.n_layer = 2, c.n_head = 2;
+                c.n_embd = 8, c.rel_clip = 3, c.pos = pos, c.norm = norm;
+                c.tie_weights = tie_bias & 1, c.bias = tie_bias & 2;
+                INFO(to_string(pos) << " " << to_string(norm) << " tie " << c.tie_weights << " bias " << c.bias);
+                CHECK(c.parameter_count() == (double)GPT(c, 1).num_parameters());
+            }
+    CHECK(GPTConfig::gpt2().parameter_count() == 124439808);
+    GPTConfig huge;  // what a corrupt checkpoint can claim: counted, not built
+    huge.n_embd = 1 << 20, huge.n_head = 1;
+    CHECK(huge.parameter_count() > 5e13);
+}
+
+TEST_CASE("validate() refuses sizes whose derived sizes would overflow an int", "[nn][gpt]") {
+    GPTConfig c;
+    c.pos = PosScheme::relative;
+    c.rel_clip = 2147483647;  // 2k+1 rows
+    CHECK_THROWS_WITH(c.validate(), "the relative scheme needs a clip distance k from 1 to 1073741823 (its tables' "
+                                    "2k+1 rows are indexed by int), got 2147483647");
+    c.rel_clip = 1073741823;
+    CHECK_NOTHROW(c.validate());
+    GPTConfig wide;
+    wide.n_embd = 536870912, wide.n_head = 1;  // 4C, the MLP's width
+    CHECK_THROWS_WITH(wide.validate(), "n_embd 536870912 is too large (the MLP's 4C must fit an int)");
+    wide.n_embd = 536870911;
+    CHECK_NOTHROW(wide.validate());
+}
+
 TEST_CASE("a small float GPT starts near uniform loss and learns a repeated batch", "[nn][gpt]") {
     GPTConfig c;
     c.vocab_size = 32;

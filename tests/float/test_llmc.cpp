@@ -603,7 +603,13 @@ TEST_CASE("llmc: a bad tokenizer file says what is wrong", "[train][llmc]") {
     CHECK(message(tokenizer_bytes({20240328, 3, 3, 2}, {"ab", "c", "d"})) == p + " has version 3 (expected 1 or 2)");
     CHECK(message(good.substr(0, good.size() - 1)) ==
           p + " is truncated: it ends inside token 2 of the 3 its header promises");
-    CHECK(message(good.substr(0, 1027)) == p + " is truncated: it ends inside token 1 of the 3 its header promises");
+    CHECK(message(good.substr(0, 1027)) ==
+          p + " is truncated: its header promises 3 tokens, which need at least 6 bytes, but 3 follow");
+    CHECK(message(good.substr(0, 1031)) == p + " is truncated: it ends inside token 2 of the 3 its header promises");
+    // a count of 0x58000004 tokens in a file of a few bytes: refused before 47 GB are reserved for it
+    CHECK(message(tokenizer_bytes({20240328, 1, 0x58000004}, {"ab"})) ==
+          p + " is truncated: its header promises 1,476,395,012 tokens, which need at least 2,952,790,024 bytes, "
+              "but 3 follow");
     CHECK(message(good + "!") == p + " has 1 unexpected bytes after its 3 tokens");
     CHECK(message(tokenizer_bytes({20240328, 2, 3, 2}, {"ab", "", "c"})) ==
           p + " has an empty token (id 1); each token needs at least one byte");

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -555,6 +556,20 @@ TEST_CASE("load_state refuses a state that does not fit, and says what differs",
     std::string bad_version = state;
     bad_version[8] = 7;  // the u32 after the 8-byte magic
     CHECK_THROWS_WITH(load(target, bad_version), Contains("optimizer state: version 7"));
+
+    // a step count the next step() could not add one to (signed overflow) is as corrupt as a negative one
+    const size_t step_at = 8 + 4 + 4 + 4 + 5;  // magic, version, sizeof(real), "adamw" with its length
+    for (int64_t step : {INT64_MAX, int64_t(-1)}) {
+        std::string bad_step = state;
+        std::memcpy(&bad_step[step_at], &step, sizeof step);
+        CHECK_THROWS_WITH(load(target, bad_step), Contains("optimizer state: corrupt (step " + std::to_string(step) + ")"));
+    }
+    std::string big_step = state;
+    const int64_t big = INT64_MAX - 1;
+    std::memcpy(&big_step[step_at], &big, sizeof big);
+    optim::AdamW late(optim::param_groups({{"w", v}, {"b", b2}}));
+    load(late, big_step);
+    CHECK(late.step_count() == INT64_MAX - 1);
 
     // A failed load leaves the optimizer as it was; a good one then succeeds.
     CHECK(target.step_count() == 0);

@@ -172,7 +172,7 @@ TEST_CASE("Ctrl-C ends the run after the current step and saves a checkpoint", "
         dup2(out_pipe[1], 2);
         close(out_pipe[0]);
         std::string text = dir / "text.txt", out = dir / "out";
-        execl("./train", "./train", "-i", text.c_str(), "--n-layer", "1", "--n-head", "2", "--n-embd", "16",
+        execl(TRAIN_BINARY, TRAIN_BINARY, "-i", text.c_str(), "--n-layer", "1", "--n-head", "2", "--n-embd", "16",
               "--seq-len", "16", "--batch-size", "4", "--steps", "20000", "--eval-every", "0", "--out", out.c_str(),
               (char*)nullptr);
         _exit(127);

@@ -169,6 +169,28 @@ TEST_CASE("data: the sequential loader walks the text in order and wraps like ll
     bad.position = 25;
     CHECK(error_of([&] { other.restore(bad); }) ==
           "the saved data position 25 is past the end of 'x' (30 tokens): was the checkpoint made with other data?");
+    // the last position with room for a batch is fine, one more is not
+    LoaderState last;
+    last.position = 21;
+    other.restore(last);
+    CHECK(other.next().targets.back() == 29);
+    last.position = 22;
+    CHECK(error_of([&] { other.restore(last); }).find("position 22 is past the end") != std::string::npos);
+}
+
+TEST_CASE("data: a saved position near 2^64 is refused, not wrapped past the check", "[train][data]") {
+    // position + B*T + 1 wraps to a small number for these: the check must not add to the position
+    Tokens tokens = iota_tokens(30);
+    BatchLoader loader(tokens, 2, 4, LoaderKind::Sequential, 1, "'x'");
+    for (uint64_t position : {UINT64_MAX, UINT64_MAX - 8, UINT64_MAX - 7, uint64_t(1) << 63}) {
+        INFO(position);
+        LoaderState state;
+        state.position = position;
+        CHECK(error_of([&] { loader.restore(state); }) ==
+              "the saved data position " + std::to_string(position) +
+                  " is past the end of 'x' (30 tokens): was the checkpoint made with other data?");
+    }
+    CHECK(loader.state().position == 0);  // unchanged
 }
 
 TEST_CASE("data: a loader refuses a text shorter than one batch, and a checkpoint of another shape", "[train][data]") {

@@ -41,6 +41,25 @@ TEST_CASE("files: read_file returns the bytes, or says what is wrong", "[train][
     }
 }
 
+TEST_CASE("files: read_file refuses what is not a regular file, at once (a device, a FIFO)", "[train][files]") {
+    // /dev/zero never ends (reading it grew memory until bad_alloc); opening a FIFO waited for a writer
+    TempDir tmp;
+    const std::string fifo = tmp / "fifo";
+    REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+    for (const std::string& path : {std::string("/dev/zero"), fifo}) {
+        CHECK(error_of([&] { read_file(path); }) == "cannot read '" + path + "': it is not a regular file");
+        uint64_t size = 0;
+        CHECK(error_of([&] { open_regular_file(path, size); }) == "cannot read '" + path + "': it is not a regular file");
+    }
+    const std::string file = tmp / "x";
+    write_text(file, "12345");
+    uint64_t size = 0;
+    int fd = open_regular_file(file, size);
+    CHECK(fd >= 0);
+    CHECK(size == 5);
+    close(fd);
+}
+
 TEST_CASE("files: write_file_atomic replaces the content and leaves no temporary file", "[train][files]") {
     TempDir tmp;
     std::string path = join_path(tmp.path, "ckpt.bin");

@@ -93,6 +93,13 @@ TEST_CASE("flags: unknown flags suggest the nearest name", "[train][flags]") {
     CHECK(error_of({"--no-steps"}) == "unknown flag --no-steps (did you mean --steps?)");  // --no- only for switches
     CHECK(error_of({"-x"}) == "unknown flag -x (see --help for the list)");
 
+    // a 131,000-character name is cut short in the message and never compared (that took 2 s)
+    const std::string huge(131000, 'a');
+    CHECK(error_of({"--" + huge}) == "unknown flag --" + huge.substr(0, 58) +
+                                         "... (131002 characters) (see --help for the list)");
+    CHECK(error_of({huge}) == "unexpected argument '" + huge.substr(0, 60) +
+                                  "... (131000 characters)' (flags start with --; see --help)");
+
     CHECK(edit_distance("steps", "steps") == 0);
     CHECK(edit_distance("stpes", "steps") == 1);  // a swap of neighbours is one edit
     CHECK(edit_distance("", "abc") == 3);
@@ -112,6 +119,15 @@ TEST_CASE("flags: missing and malformed values", "[train][flags]") {
     CHECK(error_of({"--steps", "99999999999"}) == "--steps expects an integer between -2147483648 and 2147483647, got '99999999999'");
     CHECK(error_of({"--steps=2147483648"}) == "--steps expects an integer between -2147483648 and 2147483647, got '2147483648'");
     CHECK(error_of({"-sx"}) == "-s (--steps) expects an integer, got 'x'");
+    // the whole text is the number: a NUL inside (from a file; argv cannot hold one) is junk, not its end
+    int i = 0;
+    double d = 0;
+    CHECK_FALSE(parse_int(std::string("12\0x", 4), i));
+    CHECK_FALSE(parse_float(std::string("1\0", 2), d));
+    CHECK(parse_int("-12", i));
+    CHECK(i == -12);
+    CHECK(parse_float("2.5e-1", d));
+    CHECK(d == 0.25);
 
     CHECK(error_of({"--lr", "abc"}) == "--lr expects a number, got 'abc'");
     CHECK(error_of({"--lr", "1e-3x"}) == "--lr expects a number, got '1e-3x'");

@@ -62,16 +62,19 @@ inline std::string error_of(const std::function<void()>& f) {
 
 // ---- running ./train (the command-line tests)
 
+// The trainer of this build: ./train, or build-san/train in the sanitizer build (the Makefile says).
+#ifndef TRAIN_BINARY
+#define TRAIN_BINARY "./train"
+#endif
+
 struct Result {
     int status;          // the exit code
     std::string output;  // stdout and stderr together
 };
 
-// Runs ./train with the arguments (a shell string), returning its exit code and output.
-inline Result run_train(const std::string& args) {
-    REQUIRE(access("./train", X_OK) == 0);  // make test builds it; run from the repository root
-    std::string cmd = "./train " + args + " 2>&1";
-    FILE* pipe = popen(cmd.c_str(), "r");
+// Runs a shell command line, returning its exit code and output (stdout and stderr together).
+inline Result run_command(const std::string& command) {
+    FILE* pipe = popen((command + " 2>&1").c_str(), "r");
     REQUIRE(pipe != nullptr);
     std::string out;
     char buf[4096];
@@ -79,6 +82,34 @@ inline Result run_train(const std::string& args) {
     while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
     int status = pclose(pipe);
     return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
+}
+
+// Runs ./train with the arguments (a shell string), returning its exit code and output.
+inline Result run_train(const std::string& args) {
+    REQUIRE(access(TRAIN_BINARY, X_OK) == 0);  // make test builds it; run from the repository root
+    return run_command(std::string(TRAIN_BINARY) + " " + args);
+}
+
+// The same, confined to 1 GB of memory and a minute (one thread), for the hostile files: a reader
+// that allocated what a file claims, or waited on a FIFO, then fails the test instead of passing late.
+// AddressSanitizer reserves terabytes of address space for its shadow memory, which ulimit -v would
+// refuse: in that build the sanitizer's allocator caps each allocation instead.
+#if defined(__SANITIZE_ADDRESS__)  // GCC's name for -fsanitize=address
+#define UNDER_ADDRESS_SANITIZER 1
+#elif defined(__has_feature)       // clang's
+#if __has_feature(address_sanitizer)
+#define UNDER_ADDRESS_SANITIZER 1
+#endif
+#endif
+inline Result run_train_confined(const std::string& args) {
+    REQUIRE(access(TRAIN_BINARY, X_OK) == 0);
+#if defined(UNDER_ADDRESS_SANITIZER)
+    const std::string limit =
+        "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}max_allocation_size_mb=1024:allocator_may_return_null=1\" ";
+#else
+    const std::string limit = "ulimit -v 1048576 && ";
+#endif
+    return run_command(limit + "OMP_NUM_THREADS=1 timeout 60 " + TRAIN_BINARY + " " + args);
 }
 
 // Some text with enough structure to learn from quickly.
