@@ -9,10 +9,8 @@
 #include <unordered_set>
 
 #include <omp.h>
-#ifdef __SSE2__
-#include <emmintrin.h>  // _mm_stream_si128: a store that bypasses the caches
-#endif
 
+#include "fast/kernels.h"
 #include "memory.h"
 #include "parallel.h"
 #include "profiler.h"
@@ -133,42 +131,6 @@ Tensor Tensor::grad() const {
     g->shape = impl_->shape;
     g->storage = impl_->grad;
     return Tensor(g);
-}
-
-// Zeroing is a pass over memory: 4 bytes written per value. Written with ordinary stores (memset), each
-// line is first read into the cache (read for ownership), doubling the traffic; streaming stores skip
-// that read and the cache, which suits a buffer too large to still be in a cache when it is next read.
-// So: buffers past the caches (parallel.h) are streamed, smaller ones memset.
-
-// Zeroes `bytes` bytes at x with streaming stores (SSE2, there on every x86-64), memset elsewhere.
-static void zero_streaming(char* x, size_t bytes) {
-#ifdef __SSE2__
-    size_t head = std::min(bytes, (size_t)((16 - (uintptr_t)x % 16) % 16));  // up to a 16-byte boundary
-    std::memset(x, 0, head);
-    size_t i = head;
-    for (; i + 16 <= bytes; i += 16) _mm_stream_si128(reinterpret_cast<__m128i*>(x + i), _mm_setzero_si128());
-    std::memset(x + i, 0, bytes - i);
-    _mm_sfence();  // the streamed zeros are in memory before anyone reads them
-#else
-    std::memset(x, 0, bytes);
-#endif
-}
-
-// Zeros into x[0..n) (all bits zero is +0.0). A big buffer (a gradient can be 150 MB) is shared
-// between the threads, each clearing its own contiguous part, the parts starting at multiples of 64
-// bytes (a cache line).
-static void fill_zeros(real* x, int64_t n) {
-    const bool stream = past_caches(n * (int64_t)sizeof(real));
-#pragma omp parallel if (worth_threads(n))
-    {
-        const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-        const int64_t part = (n / nt + 15) / 16 * 16;
-        const int64_t begin = std::min(n, t * part), end = t == nt - 1 ? n : std::min(n, (t + 1) * part);
-        char* bytes = reinterpret_cast<char*>(x + begin);
-        const size_t count = (size_t)(end - begin) * sizeof(real);
-        if (stream) zero_streaming(bytes, count);
-        else std::memset(bytes, 0, count);
-    }
 }
 
 real* Tensor::grad_buffer() const {

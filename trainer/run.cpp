@@ -93,7 +93,7 @@ void write_tokens(const Run& r) {
     std::printf("wrote %s (%s tokens) and %s (%s tokens)\n", train_path.c_str(),
                 with_commas((int64_t)r.data.train.size()).c_str(), val_path.c_str(),
                 with_commas((int64_t)r.data.val.size()).c_str());
-    if (r.tokenizer->name() == "bpe") {
+    if (r.tokenizer && r.tokenizer->name() == "bpe") {  // token files in: no tokenizer unless --tokenizer-file
         static_cast<const BpeTokenizer&>(*r.tokenizer).save(prefix + ".bpe");
         std::printf("wrote %s.bpe, the tokenizer (give it as --tokenizer-file to decode samples)\n", prefix.c_str());
     }

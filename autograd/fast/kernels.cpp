@@ -14,6 +14,8 @@
 #include <cstring>
 #include <limits>
 
+#include <omp.h>
+
 #include "simd.h"
 #if defined(__SSE__)
 #include <xmmintrin.h>  // _mm_getcsr, _mm_setcsr
@@ -94,9 +96,11 @@ inline double sum_of(Lanes a) {  // the lanes added up, in double
     return s;
 }
 #endif
+// The scalar forms of the Lanes helpers above, for loops the compiler vectorises itself. clamp and
+// shift_into_exponent serve the float exp only, which the double build (std::exp) never calls.
 [[maybe_unused]] inline float clamp(float x, float lo, float hi) { return std::min(std::max(x, lo), hi); }
-[[maybe_unused]] inline real at_most(real x, real hi) { return std::min(x, hi); }
-[[maybe_unused]] inline real zero_where_below(real x, real x0, real value) { return x < x0 ? 0 : value; }
+inline real at_most(real x, real hi) { return std::min(x, hi); }
+inline real zero_where_below(real x, real x0, real value) { return x < x0 ? 0 : value; }
 [[maybe_unused]] inline float shift_into_exponent(float s) {
     uint32_t bits;  // unsigned: the shift pushes the high bits out, which a signed int may not do
     std::memcpy(&bits, &s, sizeof bits);
@@ -112,8 +116,8 @@ inline double sum_of(Lanes a) {  // the lanes added up, in double
 // writing k into the exponent bits. Rounding x / ln2 to k takes one addition: past 1.5 * 2^23 a float
 // has no bits below the units, so adding that rounds to the nearest integer, and adding the exponent
 // bias 127 in the same step leaves k + 127 in the sum's lowest bits, ready to be shifted into the
-// exponent field. (A floor and a float-to-int conversion did the same in more instructions: a softmax
-// row's pass is 10-15% faster.)
+// exponent field. (A floor and a float-to-int conversion would do the same in more instructions, on
+// the path of every softmax row.)
 template <typename V>
 inline V exp_vectorisable(V x, float hi = 88.0f) {  // (GELU asks for a lower cap: e^x is then e^hi above hi)
     x = clamp(x, -87.0f, hi);                        // keep 2^k a normal float: k in [-125, 127]
@@ -126,8 +130,11 @@ inline V exp_vectorisable(V x, float hi = 88.0f) {  // (GELU asks for a lower ca
     return p * shift_into_exponent(sum);
 }
 
-[[maybe_unused]] inline float exp_fast(float x) { return exp_vectorisable(x); }
-[[maybe_unused]] inline double exp_fast(double x) { return std::exp(x); }
+#ifdef AUTOGRAD_DOUBLE
+inline double exp_fast(double x) { return std::exp(x); }
+#else
+inline float exp_fast(float x) { return exp_vectorisable(x); }
+#endif
 #ifdef LANE_BYTES
 inline Lanes exp_fast(Lanes x) { return exp_vectorisable(x); }
 #endif
@@ -165,7 +172,9 @@ template <typename V>
 inline V gelu_e(V x) {
     return exp_vectorisable(minus_two_u(x), 80.0f);
 }
-[[maybe_unused]] inline double gelu_e(double x) { return std::exp(std::min(minus_two_u(x), 80.0)); }
+#ifdef AUTOGRAD_DOUBLE
+inline double gelu_e(double x) { return std::exp(std::min(minus_two_u(x), 80.0)); }
+#endif
 template <typename V>
 inline V gelu_value(V x) {
     return zero_where_below(x, kGeluZeroBelow, x / (1 + gelu_e(x)));
@@ -202,6 +211,37 @@ void stream_fence() {
 #endif
 }
 
+// Zeroes `bytes` bytes at x with streaming stores (SSE2, there on every x86-64), memset elsewhere.
+static void zero_streaming(char* x, size_t bytes) {
+#ifdef __SSE2__
+    size_t head = std::min(bytes, (size_t)((16 - (uintptr_t)x % 16) % 16));  // up to a 16-byte boundary
+    std::memset(x, 0, head);
+    size_t i = head;
+    for (; i + 16 <= bytes; i += 16) _mm_stream_si128(reinterpret_cast<__m128i*>(x + i), _mm_setzero_si128());
+    std::memset(x + i, 0, bytes - i);
+    _mm_sfence();  // the streamed zeros are in memory before anyone reads them
+#else
+    std::memset(x, 0, bytes);
+#endif
+}
+
+// Zeros into x[0..n) (all bits zero is +0.0). A big buffer (a gradient can be 150 MB) is shared
+// between the threads, each clearing its own contiguous part, the parts starting at multiples of 64
+// bytes (a cache line).
+void fill_zeros(real* x, int64_t n) {
+    const bool stream = past_caches(n * (int64_t)sizeof(real));
+#pragma omp parallel if (worth_threads(n))
+    {
+        const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int64_t part = (n / nt + 15) / 16 * 16;
+        const int64_t begin = std::min(n, t * part), end = t == nt - 1 ? n : std::min(n, (t + 1) * part);
+        char* bytes = reinterpret_cast<char*>(x + begin);
+        const size_t count = (size_t)(end - begin) * sizeof(real);
+        if (stream) zero_streaming(bytes, count);
+        else std::memset(bytes, 0, count);
+    }
+}
+
 void flush_denormals_to_zero(bool on) {
 #if defined(__SSE__)
     constexpr unsigned kFlushToZero = 0x8000, kDenormalsAreZero = 0x0040;  // bits of the SSE control register
@@ -218,7 +258,7 @@ void flush_denormals_to_zero(bool on) {
 //   - each piece first asks for the inputs two pieces ahead (software prefetch): more memory reads in
 //     flight than the hardware prefetcher keeps for one stream per core;
 //   - when `stream` (the output overwrites dst), each piece is computed into a buffer in L1 and then
-//     streamed out to dst (stream_copy): GELU past the caches, 15% faster forward and 10-17% backward.
+//     streamed out to dst (stream_copy), which saves reading dst's lines before writing them.
 constexpr int64_t kPiece = 256;
 template <typename F>
 void in_pieces(int64_t n, const real* in1, const real* in2, real* dst, bool stream, F body) {
@@ -332,8 +372,8 @@ namespace {
 // running sum per lane of a vector register, in the tensor's precision (term j into sum j % 16 with
 // AVX-512), emptied into a double every 1024 terms, so that the rounding stays at float's level
 // without converting every term. `next` (the next row, or null) is fetched meanwhile, one prefetch per
-// vector of this row. In Lanes (see GELU): 13-14% faster than the compiler's own vectors of the
-// same loop (logsumexp of 50,257 logits in L2, 1 thread: 0.33 -> 0.29 ns a logit).
+// vector of this row. In Lanes (see GELU), since the compiler's own vectors of the same loop spend
+// extra instructions on the clamp inside exp (the note at the top of this file).
 template <bool kStore>
 double exp_sum_row(const real* x, int64_t n, real shift, real* e, const real* next) {
     constexpr int64_t kBlock = 1024;

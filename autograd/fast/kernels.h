@@ -105,17 +105,23 @@ void scale_into(const real* src, real u, real* dst, int64_t n, bool accumulate);
 
 // Streaming stores, for outputs past the caches. A plain store to a line that is not in cache first
 // reads the line from memory (read for ownership) and writes it back later: for an output, a read
-// nobody needs, and one core here reads memory at only about 12 GB/s. A streaming (non-temporal) store
-// skips that read and the caches: on 100 MB, a pass that reads one array and writes another ran 40-55%
-// faster. The next reader then finds the output in memory, not in a cache, so only tensors past the
-// caches use them: layernorm's and GELU's outputs and new gradients, cross-entropy's gradient, and
-// same-shape binary ops' outputs and new gradients (the residual add: 56-60% of the bandwidth before,
-// 81-90% with them).
+// nobody needs, which costs a third of a read-one-write-one pass's traffic. A streaming (non-temporal)
+// store skips that read and the caches (docs/performance.md has the measured gain). The next reader
+// then finds the output in memory, not in a cache, so only tensors past the caches use them:
+// layernorm's and GELU's outputs and new gradients, cross-entropy's gradient, same-shape binary ops'
+// outputs and new gradients (the residual add), and zeroed gradient buffers.
 // stream_copy writes n values computed into src (a row in L1) to dst; stream_fence orders the calling
 // thread's streaming stores before its later writes: each thread calls it at the end of its share,
 // before another thread may read the output.
 void stream_copy(real* dst, const real* src, int64_t n);
 void stream_fence();
+
+// x[0..n) = 0, threaded (gradient buffers are zeroed each step). Zeroing is a pass over memory: with
+// ordinary stores (memset) each line is first read into the cache (read for ownership), doubling the
+// traffic; streaming stores skip that read and the cache, which suits a buffer too large to still be
+// in a cache when it is next read. So buffers past the caches (parallel.h) are streamed, smaller ones
+// memset.
+void fill_zeros(real* x, int64_t n);
 
 // The floating-point mode for training: results below float's smallest normal number (1.2e-38) become
 // 0, and such inputs count as 0 (x86's flush-to-zero and denormals-are-zero; TensorFlow trains this

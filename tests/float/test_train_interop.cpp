@@ -67,6 +67,13 @@ TEST_CASE("text -> llm.c token files -> training: the same run as on the text it
     CHECK_THAT(b.output, Contains("(ids, vocab 256)"));
     CHECK(train_losses(dir / "from_text/log.csv") == train_losses(dir / "from_tokens/log.csv"));
     CHECK_THAT(b.output, Contains("final val loss"));
+
+    // token files in, token files out (no tokenizer to save beside them): the same tokens again
+    Result c = run_train("-i " + dir / "little_train.bin --val " + dir / "little_val.bin --write-tokens " + dir / "again");
+    INFO(c.output);
+    REQUIRE(c.status == 0);
+    CHECK(file_bytes(dir / "again_train.bin") == file_bytes(dir / "little_train.bin"));
+    CHECK(file_bytes(dir / "again_val.bin") == file_bytes(dir / "little_val.bin"));
 }
 
 TEST_CASE("llm.c model files: export, --init-from, export again, byte for byte", "[cli][llmc]") {
