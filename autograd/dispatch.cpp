@@ -43,14 +43,14 @@ Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real e
 }
 
 Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, real scale, const Tensor& bias,
-                        real dropout_p, Rng* rng, bool training) {
-    return fast_tier() ? fast::causal_attention(q, k, v, scale, bias, dropout_p, rng, training)
-                       : reference::causal_attention(q, k, v, scale, bias, dropout_p, rng, training);
+                        real dropout_p, Rng* rng, bool training, Dtype inputs) {
+    return fast_tier() ? fast::causal_attention(q, k, v, scale, bias, dropout_p, rng, training, inputs)
+                       : reference::causal_attention(q, k, v, scale, bias, dropout_p, rng, training, inputs);
 }
 Tensor causal_attention_qkv(const Tensor& qkv, int64_t n_head, real scale, const Tensor& bias, real dropout_p,
-                            Rng* rng, bool training) {
-    return fast_tier() ? fast::causal_attention_qkv(qkv, n_head, scale, bias, dropout_p, rng, training)
-                       : reference::causal_attention_qkv(qkv, n_head, scale, bias, dropout_p, rng, training);
+                            Rng* rng, bool training, Dtype inputs) {
+    return fast_tier() ? fast::causal_attention_qkv(qkv, n_head, scale, bias, dropout_p, rng, training, inputs)
+                       : reference::causal_attention_qkv(qkv, n_head, scale, bias, dropout_p, rng, training, inputs);
 }
 
 }  // namespace ag

@@ -116,13 +116,19 @@ Tensor causal_mask(const Tensor& x);
 // probabilities. bias: (NH, T, T) added to the logits of every batch entry (ALiBi), or undefined.
 // Dropout on the probabilities (inverted, like dropout()) acts only when training && dropout_p > 0;
 // it then draws exactly one number from rng, a seed from which each probability's keep bit is hashed.
+// With inputs = Dtype::bf16 the op's products multiply bf16 operands with fp32 sums, as matmul's do:
+// q, k, v and the gradient reaching the output are rounded to bf16 (a no-op in a bf16 model), and so
+// are the two matrices llm.c's train_gpt2.cu stores in bf16 between its attention kernels: the
+// probabilities, after dropout, where they multiply v, and the scaled logits' gradient, where it
+// multiplies k and q. The softmax itself (max, exp, sum, logsumexp) stays fp32.
 Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, real scale, const Tensor& bias = Tensor(),
-                        real dropout_p = 0, Rng* rng = nullptr, bool training = false);
+                        real dropout_p = 0, Rng* rng = nullptr, bool training = false, Dtype inputs = Dtype::fp32);
 // The same from the attention's input projection as it comes: qkv (B, T, 3C), each row q | k | v with
 // head h at columns [h hs, (h+1) hs) of each, C = n_head hs; returns (B, T, C), the heads side by side.
 // Equals splitting qkv, permuting to (B, NH, T, hs), causal_attention, and permuting back, without
 // those copies. The dropout bits are the same as causal_attention's for the same seed.
 Tensor causal_attention_qkv(const Tensor& qkv, int64_t n_head, real scale, const Tensor& bias = Tensor(),
-                            real dropout_p = 0, Rng* rng = nullptr, bool training = false);
+                            real dropout_p = 0, Rng* rng = nullptr, bool training = false,
+                            Dtype inputs = Dtype::fp32);
 
 }  // namespace ag

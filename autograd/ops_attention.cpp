@@ -8,6 +8,9 @@
 //   P = softmax over j <= i of S[i]   future keys j > i get probability exactly 0
 //   Pd = P * Z                        Z: dropout's factor, keep / (1 - p) (op_helpers.h), 1 without it
 //   out = Pd v
+// With bf16 inputs every product's operands are rounded to bf16 (op(x) below; fp32 sums): q, k, v,
+// dout, and Pd where it multiplies v and dS * scale where it multiplies k and q. That is where llm.c's
+// train_gpt2.cu stores bf16 between its attention kernels (att and dpreatt); the softmax is fp32.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -23,6 +26,8 @@ namespace {
 // One head's sizes and where its rows start in q, k, v, out (all (T, hs) blocks) and in the bias.
 struct HeadView {
     int64_t T, hs, offset, bias_offset, mask_offset;  // mask_offset: (b NH + h) T T, dropout's index base
+    Dtype inputs;                                     // the products' operands: fp32, or rounded to bf16
+    real op(real x) const { return inputs == Dtype::bf16 ? ag::round_bf16(x) : x; }  // a product's operand
 };
 
 // Forward of one head: P (T, T), kept for backward, and out.
@@ -35,7 +40,7 @@ void head_forward(const HeadView& hv, const real* q, const real* k, const real* 
         real m = -INFINITY;
         for (int64_t j = 0; j <= i; ++j) {  // S[i][j] = q_i . k_j * scale + bias[i][j]
             real s = 0;
-            for (int64_t d = 0; d < hs; ++d) s += Q[i * hs + d] * K[j * hs + d];
+            for (int64_t d = 0; d < hs; ++d) s += hv.op(Q[i * hs + d]) * hv.op(K[j * hs + d]);
             p[j] = s * scale + (bias ? bias[hv.bias_offset + i * T + j] : real(0));
             m = std::max(m, p[j]);
         }
@@ -45,7 +50,8 @@ void head_forward(const HeadView& hv, const real* q, const real* k, const real* 
         for (int64_t j = i + 1; j < T; ++j) p[j] = 0;
         for (int64_t d = 0; d < hs; ++d) {  // out[i] = sum_j P[i][j] Z[i][j] v_j
             real o = 0;
-            for (int64_t j = 0; j <= i; ++j) o += p[j] * (drop.active ? drop.z(hv.mask_offset + i * T + j) : 1) * V[j * hs + d];
+            for (int64_t j = 0; j <= i; ++j)
+                o += hv.op(p[j] * (drop.active ? drop.z(hv.mask_offset + i * T + j) : 1)) * hv.op(V[j * hs + d]);
             out[hv.offset + i * hs + d] = o;
         }
     }
@@ -56,6 +62,8 @@ void head_forward(const HeadView& hv, const real* q, const real* k, const real* 
 //   dPd[i][j] = dout_i . v_j,   dP[i][j] = dPd[i][j] Z[i][j]
 //   dS[i][j]  = P[i][j] (dP[i][j] - sum_k P[i][k] dP[i][k])        (softmax's backward, row i)
 //   dq_i     += scale sum_j dS[i][j] k_j,   dk_j += scale sum_i dS[i][j] q_i,   dbias[i][j] += dS[i][j]
+// (sum_k P[i][k] dP[i][k] = sum_k Pd[i][k] dPd[i][k]; in bf16 it is summed over Pd as the forward
+// multiplied it, rounded: the tuned tier gets this sum as dout_i . out_i.)
 void head_backward(const HeadView& hv, const real* q, const real* k, const real* v, real scale,
                    const DropoutMask& drop, const real* P, const real* dout, real* dq, real* dk, real* dv,
                    real* dbias) {
@@ -67,19 +75,21 @@ void head_backward(const HeadView& hv, const real* q, const real* k, const real*
         real row_dot = 0;  // sum_k P[i][k] dP[i][k]
         for (int64_t j = 0; j <= i; ++j) {
             const real z = drop.active ? drop.z(hv.mask_offset + i * T + j) : 1;
+            const real pd = hv.op(p[j] * z);  // Pd[i][j], as the forward multiplied it
             real dpd = 0;
-            for (int64_t d = 0; d < hs; ++d) dpd += dO[i * hs + d] * V[j * hs + d];
+            for (int64_t d = 0; d < hs; ++d) dpd += hv.op(dO[i * hs + d]) * hv.op(V[j * hs + d]);
             dP[j] = dpd * z;
-            row_dot += p[j] * dP[j];
+            row_dot += pd * dpd;
             if (dv)
-                for (int64_t d = 0; d < hs; ++d) dv[hv.offset + j * hs + d] += p[j] * z * dO[i * hs + d];
+                for (int64_t d = 0; d < hs; ++d) dv[hv.offset + j * hs + d] += pd * hv.op(dO[i * hs + d]);
         }
         for (int64_t j = 0; j <= i; ++j) {
             const real ds = p[j] * (dP[j] - row_dot);
             if (dbias) dbias[hv.bias_offset + i * T + j] += ds;
+            const real ds_scaled = hv.op(scale * ds);
             for (int64_t d = 0; d < hs; ++d) {
-                if (dq) dq[hv.offset + i * hs + d] += scale * ds * K[j * hs + d];
-                if (dk) dk[hv.offset + j * hs + d] += scale * ds * Q[i * hs + d];
+                if (dq) dq[hv.offset + i * hs + d] += ds_scaled * hv.op(K[j * hs + d]);
+                if (dk) dk[hv.offset + j * hs + d] += ds_scaled * hv.op(Q[i * hs + d]);
             }
         }
     }
@@ -88,7 +98,7 @@ void head_backward(const HeadView& hv, const real* q, const real* k, const real*
 }  // namespace
 
 Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, real scale, const Tensor& bias,
-                        real dropout_p, Rng* rng, bool training) {
+                        real dropout_p, Rng* rng, bool training, Dtype inputs) {
     check_attention(q, k, v);
     const int64_t B = q.size(0), NH = q.size(1), T = q.size(2), hs = q.size(3);
     const DropoutMask drop = attention_dropout(bias, NH, T, q, dropout_p, rng, training);
@@ -96,7 +106,7 @@ Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, real 
     std::vector<real> P(B * NH * T * T);  // every head's probabilities, kept for backward
     auto head = [=](int64_t b, int64_t h) {
         const int64_t bh = b * NH + h;
-        return HeadView{T, hs, bh * T * hs, h * T * T, bh * T * T};
+        return HeadView{T, hs, bh * T * hs, h * T * T, bh * T * T, inputs};
     };
     const real* bias_data = bias.defined() ? bias.data() : nullptr;
     for (int64_t b = 0; b < B; ++b)
@@ -119,13 +129,13 @@ Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, real 
 // (B, T, C) viewed as (B, T, NH, hs) and permuted to (B, NH, T, hs); the output permuted back to
 // (B, T, C). Written with other ops, whose backward passes do the reverse copies.
 Tensor causal_attention_qkv(const Tensor& qkv, int64_t n_head, real scale, const Tensor& bias, real dropout_p,
-                            Rng* rng, bool training) {
+                            Rng* rng, bool training, Dtype inputs) {
     check_attention_qkv(qkv, n_head);
     const int64_t B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3, hs = C / n_head;
     std::vector<Tensor> parts = split(qkv, {C, C, C}, 2);
     auto heads = [&](const Tensor& x) { return permute(reshape(x, {B, T, n_head, hs}), {0, 2, 1, 3}); };
     Tensor y = reference::causal_attention(heads(parts[0]), heads(parts[1]), heads(parts[2]), scale, bias, dropout_p, rng,
-                                training);
+                                           training, inputs);
     return reshape(permute(y, {0, 2, 1, 3}), {B, T, C});
 }
 

@@ -22,9 +22,9 @@
     Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int ignore_index, int64_t classes); \
     Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real eps);                         \
     Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, real scale, const Tensor& bias,   \
-                            real dropout_p, Rng* rng, bool training);                                            \
+                            real dropout_p, Rng* rng, bool training, Dtype inputs);                              \
     Tensor causal_attention_qkv(const Tensor& qkv, int64_t n_head, real scale, const Tensor& bias, real dropout_p, \
-                                Rng* rng, bool training);
+                                Rng* rng, bool training, Dtype inputs);
 
 namespace ag {
 namespace reference {

@@ -719,14 +719,14 @@ void bench_memory_kernels(const std::set<std::string>& want, const Machine& m, S
 // buffer is new each call. FLOPs counted as MFU counts attention: 12 x C x T^2 x B per layer, forward
 // and backward, the whole T x T of scores although half of them are in the future. (The kernel skips
 // the future's tiles, so on that count it can show more than the work it does.)
-void bench_attention(const char* what, int64_t B, int64_t T, int64_t C, int64_t NH, double fma_1, double fma_n,
-                     int threads) {
+void bench_attention(const std::string& what, int64_t B, int64_t T, int64_t C, int64_t NH, Dtype inputs,
+                     double peak_1, double peak_n, int threads) {
     Tensor qkv = op_output(filled({B, T, 3 * C}, 1.0).requires_grad_());
     auto dy = upstream_gradient(B * T * C);
     const real scale = (real)(1.0 / std::sqrt((double)(C / NH)));
     auto body = [&] {
         qkv.impl()->grad.reset();  // as backward() frees an op's output gradient
-        Tensor out = causal_attention_qkv(qkv, NH, scale);
+        Tensor out = causal_attention_qkv(qkv, NH, scale, Tensor(), 0, nullptr, false, inputs);
         out.impl()->grad = dy;
         out.impl()->node->backward(out);
     };
@@ -736,17 +736,27 @@ void bench_attention(const char* what, int64_t B, int64_t T, int64_t C, int64_t 
     omp_set_num_threads(threads);
     Stats s2 = measure_rate(flops, body);
     const std::string shape = fmt("%.0fx%.0fx%.0f", B, T, C) + fmt(", %.0f heads", NH);
-    row(what, shape, "GFLOP/s", s1, fma_1, s2, fma_n, 1e9);
+    row(what, shape, "GFLOP/s", s1, peak_1, s2, peak_n, 1e9);
     std::fflush(stdout);
 }
 
+// Each shape in fp32 (of the FMA peak at the start) and with bf16 operands (of gemm_bf16's path's peak,
+// measured here), one after the other.
 void bench_attentions(double fma_1, double fma_n, int threads) {
-    table_header("Fused causal attention, forward + backward of one layer (of the FMA peak at the start)",
-                 "of peak", threads);
-    bench_attention("default model", 16, 64, 128, 4, fma_1, fma_n, threads);
-    bench_attention("6-layer model", 8, 256, 384, 6, fma_1, fma_n, threads);
-    bench_attention("GPT-2 124M", 4, 64, 768, 12, fma_1, fma_n, threads);
-    bench_attention("GPT-2 124M, T = 1024", 1, 1024, 768, 12, fma_1, fma_n, threads);
+    const double bf16_1 = bf16_path_peak(1).max, bf16_n = bf16_path_peak(threads).max;
+    table_header("Fused causal attention, forward + backward of one layer (fp32: of the FMA peak at the start; "
+                 "bf16: of gemm_bf16's path's peak)", "of peak", threads);
+    struct Shape {
+        const char* what;
+        int64_t B, T, C, NH;
+    };
+    for (const Shape& a : {Shape{"default model", 16, 64, 128, 4}, Shape{"6-layer model", 8, 256, 384, 6},
+                           Shape{"GPT-2 124M", 4, 64, 768, 12}, Shape{"GPT-2 124M, T = 1024", 1, 1024, 768, 12}}) {
+        bench_attention(a.what, a.B, a.T, a.C, a.NH, Dtype::fp32, fma_1, fma_n, threads);
+        bench_attention(std::string(a.what) + ", bf16", a.B, a.T, a.C, a.NH, Dtype::bf16, bf16_1, bf16_n, threads);
+    }
+    std::printf("\nbf16 peak: %.0f GFLOP/s on 1 thread, %.0f on %d (%s).\n", bf16_1 / 1e9, bf16_n / 1e9, threads,
+                gemm_bf16_kernel_name());
     release_cached_memory();
 }
 

@@ -138,7 +138,7 @@ Tensor CausalSelfAttention::forward(const Tensor& x) const {
     if (config_.pos != PosScheme::relative && config_.pos != PosScheme::rope) {
         Tensor bias = config_.pos == PosScheme::alibi ? alibi_bias((int)NH, T) : Tensor();  // (NH, T, T)
         Tensor y = causal_attention_qkv(c_attn.forward(x), NH, scale, bias, attn_dropout.p(), &attn_dropout.rng(),
-                                        attn_dropout.training());
+                                        attn_dropout.training(), dtype());
         return resid_dropout.forward(c_proj.forward(store(y)));
     }
     std::vector<Tensor> qkv = split(c_attn.forward(x), {C, C, C}, -1);  // 3 x (B, T, C)
@@ -151,7 +151,8 @@ Tensor CausalSelfAttention::forward(const Tensor& x) const {
 
     Tensor y;  // (B, NH, T, hs)
     if (config_.pos == PosScheme::rope) {
-        y = causal_attention(q, k, v, scale, Tensor(), attn_dropout.p(), &attn_dropout.rng(), attn_dropout.training());
+        y = causal_attention(q, k, v, scale, Tensor(), attn_dropout.p(), &attn_dropout.rng(), attn_dropout.training(),
+                             dtype());
     } else {  // relative: the composite, with Shaw et al.'s terms in the logits and the values
         // logits and att: (B, NH, T, T)
         Tensor logits = store((matmul(q, transpose(k), dtype()) + relative_logits(q, T)) * scale);

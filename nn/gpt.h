@@ -64,7 +64,8 @@ struct GPTOutput {
 // the parameters; the embeddings' sum; the output of every LayerNorm, Linear, GELU, dropout and
 // attention; every residual sum; the logits. Each rounding rounds the gradient on its way back, so
 // the activations' gradients are bf16 too. What llm.c keeps in fp32 stays fp32: the matmuls' sums,
-// LayerNorm's mean and 1/std, the softmax inside attention, the loss's log-sum-exp. The parameters'
+// LayerNorm's mean and 1/std, the softmax inside attention (whose probabilities and their gradient,
+// which llm.c stores in bf16, are bf16 where they are multiplied), the loss's log-sum-exp. The parameters'
 // gradients are rounded after each micro-batch (optim::round_grads_to_bf16), and the optimizer keeps
 // its moments and a master copy of the weights in fp32 (optim::AdamWConfig).
 class GPT : public Module {

@@ -14,6 +14,12 @@
 // query also touches, so a head must stay on one thread). The products are small gemms; the softmax
 // loops run over a row of a tile, contiguous, so the compiler vectorises them.
 //
+// bf16 operands (ops.h): every product is gemm_bf16, which rounds its operands in its packs, so the
+// probabilities and dS reach it as fp32 and are multiplied as bf16. The forward must round the
+// probabilities after they are normalised, not the online softmax's running terms (whose rounding would
+// depend on the order the keys came in): a bf16 head takes a strip of kStripRows queries with every key
+// they see, their exact softmax, then the strip's probabilities times v (head_forward_bf16).
+//
 // Two entry points share the per-head work: causal_attention takes q, k, v already split into heads
 // (B, NH, T, hs); causal_attention_qkv takes the attention's input projection (B, T, 3C) as it is and
 // gathers each head's rows itself, which saves the model the split, the permutes and their backward
@@ -37,6 +43,12 @@ namespace {
 // queries per tile make the tile's products bigger gemms, which run nearer the FMA peak than small
 // ones (docs/performance.md); a tile's rows that come before all its keys are skipped.
 constexpr int64_t kQueries = 256, kKeys = 64;
+// A bf16 strip: as many score products as kQueries x kKeys tiles compute (each row's future skipped to
+// the nearest 64 keys), in one gemm per product whatever T is.
+constexpr int64_t kStripRows = 64;
+
+// The products: gemm's signature, fp32 or bf16 operands.
+using Product = void (*)(bool, bool, int64_t, int64_t, int64_t, const real*, const real*, real*, bool);
 
 inline real dot(const real* a, const real* b, int64_t n) {
     real s = 0;
@@ -78,6 +90,8 @@ struct Head {
     real scale;
     const real* bias;  // (T, T), or null
     const DropoutMask* drop;
+    Dtype inputs;  // the products' operands
+    Product product() const { return inputs == Dtype::bf16 ? gemm_bf16 : gemm; }
 };
 
 // A thread's working memory for one tile: S the scores, then probabilities (kQueries, kKeys); acc the
@@ -85,7 +99,8 @@ struct Head {
 // running max and sum (m holds rowsum(dO * O) in backward).
 struct Tile {
     std::vector<real> S, acc, m, l;
-    std::vector<real> rows;  // causal_attention_qkv: a head's rows gathered into contiguous (T, hs) blocks
+    std::vector<real> rows;   // causal_attention_qkv: a head's rows gathered into contiguous (T, hs) blocks
+    std::vector<real> strip;  // head_forward_bf16's scores (kStripRows, T)
     explicit Tile(int64_t hs)
         : S(kQueries * kKeys), acc(kQueries * std::max(hs, kKeys)), m(kQueries), l(kQueries) {}
 };
@@ -138,16 +153,57 @@ void head_forward(const Head& hd, const real* Q, const real* K, const real* V, r
     }
 }
 
+// Forward of one head with bf16 operands, the same outputs as head_forward from
+//   P = softmax(S) exactly, row by row,   O = round_bf16(P * Z) round_bf16(V)
+// kStripRows queries at a time: S (nr, keys) for every key the strip's last query sees, each row's
+// max, sum and lse over its own keys, the row normalised (and dropped out), its future set to 0, then
+// O's rows = the strip @ V in one product.
+void head_forward_bf16(const Head& hd, const real* Q, const real* K, const real* V, real* O, real* lse, Tile& tile) {
+    const int64_t T = hd.T, hs = hd.hs;
+    const real minus_inf = -std::numeric_limits<real>::infinity();
+    tile.strip.resize(kStripRows * T);
+    real* S = tile.strip.data();
+    for (int64_t i0 = 0; i0 < T; i0 += kStripRows) {
+        const int64_t nr = std::min(kStripRows, T - i0), keys = i0 + nr;  // queries i0.., keys 0..keys-1
+        gemm_bf16(false, true, nr, keys, hs, Q + i0 * hs, K, S, false);  // S (nr, keys) = Q K^T
+        for (int64_t r = 0; r < nr; ++r) {
+            const int64_t i = i0 + r, seen = i + 1;  // query i sees keys 0..i
+            real* s = S + r * keys;
+            scale_scores(s, keys, hd.scale, hd.bias ? hd.bias + i * T : nullptr);
+            std::fill(s + seen, s + keys, minus_inf);
+            const real m = row_max(s, keys);
+            const real l = exp_shifted_row(s, keys, m);  // s = e^(s - m), l their sum
+            lse[i] = m + std::log(l);
+            const real inv = 1 / l;
+            if (hd.drop->active)
+                for (int64_t c = 0; c < seen; ++c) s[c] *= inv * hd.drop->z((hd.bh * T + i) * T + c);
+            else
+                for (int64_t c = 0; c < seen; ++c) s[c] *= inv;
+            std::fill(s + seen, s + keys, real(0));  // the future, exactly
+        }
+        gemm_bf16(false, false, nr, hs, keys, S, V, O + i0 * hs, false);  // O rows (nr, hs) = P V
+    }
+}
+
+// The forward the head's inputs call for.
+void forward_head(const Head& hd, const real* Q, const real* K, const real* V, real* O, real* lse, Tile& tile) {
+    if (hd.inputs == Dtype::bf16)
+        head_forward_bf16(hd, Q, K, V, O, lse, tile);
+    else
+        head_forward(hd, Q, K, V, O, lse, tile);
+}
+
 // Backward of one head. With P the probabilities (recomputed), Z the dropout factors (1 without
 // dropout) and dO the gradient reaching O = (P * Z) V:
 //   dV = (P * Z)^T dO,  dP = Z * (dO V^T),  dS = P * (dP - rowsum(dO * O))
 //   dQ = dS K * scale,  dK = dS^T Q * scale,  dbias = dS
 // (rowsum(P * dP) = rowsum(dO * O) because O = (P * Z) V: the softmax backward, one dot per row.)
-// Tile by tile as in forward, each product one gemm. Adds into dQ, dK, dV (T, hs; any may be null) and
-// dbias (T, T; may be null).
+// Tile by tile as in forward, each product one gemm (gemm_bf16 for bf16 operands: it rounds P * Z and
+// dS * scale in its packs). Adds into dQ, dK, dV (T, hs; any may be null) and dbias (T, T; may be null).
 void head_backward(const Head& hd, const real* Q, const real* K, const real* V, const real* O, const real* dO,
                    const real* lse, real* dQ, real* dK, real* dV, real* dbias, Tile& tile) {
     const int64_t T = hd.T, hs = hd.hs;
+    const Product product = hd.product();
     real *P = tile.S.data(), *dS = tile.acc.data(), *D = tile.m.data();
     for (int64_t i0 = 0; i0 < T; i0 += kQueries) {
         const int64_t nr = std::min(kQueries, T - i0);
@@ -156,8 +212,8 @@ void head_backward(const Head& hd, const real* Q, const real* K, const real* V, 
             const int64_t nc = std::min(kKeys, i0 + nr - j0);
             const int64_t r0 = std::max<int64_t>(0, j0 - i0), rows = nr - r0;  // the queries i >= j0
             const real *Qr = Q + (i0 + r0) * hs, *dOr = dO + (i0 + r0) * hs;
-            gemm(false, true, rows, nc, hs, Qr, K + j0 * hs, P, false);    // S (rows, nc) = Q K^T
-            gemm(false, true, rows, nc, hs, dOr, V + j0 * hs, dS, false);  // dP (rows, nc) = dO V^T
+            product(false, true, rows, nc, hs, Qr, K + j0 * hs, P, false);    // S (rows, nc) = Q K^T
+            product(false, true, rows, nc, hs, dOr, V + j0 * hs, dS, false);  // dP (rows, nc) = dO V^T
             for (int64_t r = r0; r < nr; ++r) {
                 const int64_t i = i0 + r, seen = std::min(nc, i - j0 + 1);
                 real *p = P + (r - r0) * nc, *ds = dS + (r - r0) * nc;
@@ -181,9 +237,9 @@ void head_backward(const Head& hd, const real* Q, const real* K, const real* V, 
                 for (int64_t c = 0; c < nc; ++c) ds[c] *= hd.scale;
             }
             // dV[j0..] (nc, hs) += P^T dO;  dQ rows (rows, hs) += dS K[j0..];  dK[j0..] (nc, hs) += dS^T Q
-            if (dV) gemm(true, false, nc, hs, rows, P, dOr, dV + j0 * hs, true);
-            if (dQ) gemm(false, false, rows, hs, nc, dS, K + j0 * hs, dQ + (i0 + r0) * hs, true);
-            if (dK) gemm(true, false, nc, hs, rows, dS, Qr, dK + j0 * hs, true);
+            if (dV) product(true, false, nc, hs, rows, P, dOr, dV + j0 * hs, true);
+            if (dQ) product(false, false, rows, hs, nc, dS, K + j0 * hs, dQ + (i0 + r0) * hs, true);
+            if (dK) product(true, false, nc, hs, rows, dS, Qr, dK + j0 * hs, true);
         }
     }
 }
@@ -219,7 +275,7 @@ void each_head_backward(int64_t B, int64_t NH, int64_t hs, bool by_head, F f) {
 }  // namespace
 
 Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, real scale, const Tensor& bias,
-                        real dropout_p, Rng* rng, bool training) {
+                        real dropout_p, Rng* rng, bool training, Dtype inputs) {
     check_attention(q, k, v);
     const int64_t B = q.size(0), NH = q.size(1), T = q.size(2), hs = q.size(3);
     const DropoutMask drop = attention_dropout(bias, NH, T, q, dropout_p, rng, training);
@@ -228,12 +284,12 @@ Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, real 
     std::vector<real> lse(B * NH * T);  // (B, NH, T), saved for backward
     each_head_forward(B, NH, hs, [&](int64_t bh, Tile& tile) {
         const int64_t off = bh * T * hs;
-        Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + bh % NH * T * T : nullptr, &drop};
-        head_forward(hd, q.data() + off, k.data() + off, v.data() + off, out.data() + off, &lse[bh * T], tile);
+        Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + bh % NH * T * T : nullptr, &drop, inputs};
+        forward_head(hd, q.data() + off, k.data() + off, v.data() + off, out.data() + off, &lse[bh * T], tile);
     });
 
     return record(out, "causal_attention",
-                  {q, k, v, bias}, [q, k, v, bias, scale, drop, lse = std::move(lse), B, NH, T, hs](const Tensor& out) {
+                  {q, k, v, bias}, [q, k, v, bias, scale, drop, lse = std::move(lse), B, NH, T, hs, inputs](const Tensor& out) {
         const real* dO = out.grad_buffer();
         real* dQ = q.requires_grad() ? q.grad_buffer() : nullptr;  // grad buffers are made here, before
         real* dK = k.requires_grad() ? k.grad_buffer() : nullptr;  // the threads start
@@ -241,7 +297,7 @@ Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, real 
         real* dbias = bias.defined() && bias.requires_grad() ? bias.grad_buffer() : nullptr;
         each_head_backward(B, NH, hs, dbias != nullptr, [&](int64_t bh, Tile& tile) {
             const int64_t h = bh % NH, off = bh * T * hs;
-            Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + h * T * T : nullptr, &drop};
+            Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + h * T * T : nullptr, &drop, inputs};
             head_backward(hd, q.data() + off, k.data() + off, v.data() + off, out.data() + off, dO + off, &lse[bh * T],
                           dQ ? dQ + off : nullptr, dK ? dK + off : nullptr, dV ? dV + off : nullptr,
                           dbias ? dbias + h * T * T : nullptr, tile);
@@ -283,7 +339,7 @@ void scatter_head(const real* src, int64_t T, int64_t hs, real* dst, int64_t wid
 }  // namespace
 
 Tensor causal_attention_qkv(const Tensor& qkv, int64_t n_head, real scale, const Tensor& bias, real dropout_p,
-                            Rng* rng, bool training) {
+                            Rng* rng, bool training, Dtype inputs) {
     check_attention_qkv(qkv, n_head);
     const int64_t B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3, NH = n_head, hs = C / NH;
     const DropoutMask drop = attention_dropout(bias, NH, T, qkv, dropout_p, rng, training);
@@ -298,13 +354,13 @@ Tensor causal_attention_qkv(const Tensor& qkv, int64_t n_head, real scale, const
         gather_head(rows, 3 * C, h * hs, T, hs, Q);
         gather_head(rows, 3 * C, C + h * hs, T, hs, K);
         gather_head(rows, 3 * C, 2 * C + h * hs, T, hs, V);
-        Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + h * T * T : nullptr, &drop};
-        head_forward(hd, Q, K, V, O, &lse[bh * T], tile);
+        Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + h * T * T : nullptr, &drop, inputs};
+        forward_head(hd, Q, K, V, O, &lse[bh * T], tile);
         scatter_head(O, T, hs, out.data() + b * T * C, C, h * hs, false);
     });
 
     return record(out, "causal_attention",
-                  {qkv, bias}, [qkv, bias, scale, drop, lse = std::move(lse), B, NH, T, C, hs](const Tensor& out) {
+                  {qkv, bias}, [qkv, bias, scale, drop, lse = std::move(lse), B, NH, T, C, hs, inputs](const Tensor& out) {
         const real* dout = out.grad_buffer();
         // Every element of dqkv belongs to one head's q, k or v columns: a buffer that holds nothing yet
         // is written by the heads' scatters, not added to.
@@ -323,7 +379,7 @@ Tensor causal_attention_qkv(const Tensor& qkv, int64_t n_head, real scale, const
             gather_head(out.data() + b * T * C, C, h * hs, T, hs, O);
             gather_head(dout + b * T * C, C, h * hs, T, hs, dO);
             std::fill(dQ, dQ + 3 * T * hs, real(0));
-            Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + h * T * T : nullptr, &drop};
+            Head hd{bh, T, hs, scale, bias.defined() ? bias.data() + h * T * T : nullptr, &drop, inputs};
             head_backward(hd, Q, K, V, O, dO, &lse[bh * T], dQ, dK, dV, dbias ? dbias + h * T * T : nullptr, tile);
             if (!dqkv) return;
             real* drows = dqkv + b * T * 3 * C;

@@ -188,3 +188,63 @@ TEST_CASE("tiers: causal attention, one and several key blocks and query tiles, 
         });
     }
 }
+
+// With bf16 operands, fed as a bf16 model feeds them: q, k, v and the output's gradient bf16 already
+// (round_bf16 before and after the op). The tiers round the probabilities and dS where their float sums
+// differ in the last bit, so now and then one element lands on the other side of a bf16 rounding
+// boundary: a difference of one bf16 step (2^-8 relative) in one term of a sum.
+TEST_CASE("tiers: causal attention with bf16 operands, one and several strips and key blocks, bias, dropout", "[tiers]") {
+    struct Case {
+        int64_t B, NH, T, hs;
+    };
+    const Dtype bf16 = Dtype::bf16;
+    for (const Case& c : {Case{2, 3, 5, 4}, Case{2, 3, 70, 8}, Case{1, 2, 300, 16}}) {
+        Tensor q = random({c.B, c.NH, c.T, c.hs}, 13), k = random({c.B, c.NH, c.T, c.hs}, 14),
+               v = random({c.B, c.NH, c.T, c.hs}, 15), bias = random({c.NH, c.T, c.T}, 16);
+        const real scale = 1 / std::sqrt((real)c.hs);
+        auto r = [](const Tensor& x) { return round_bf16(x); };
+        check_tiers("causal_attention bf16", {q, k, v}, [=](auto& x) {
+            return r(causal_attention(r(x[0]), r(x[1]), r(x[2]), scale, Tensor(), 0, nullptr, false, bf16));
+        }, 3e-3);
+        check_tiers("causal_attention bf16 with a bias", {q, k, v, bias}, [=](auto& x) {
+            return r(causal_attention(r(x[0]), r(x[1]), r(x[2]), scale, x[3], 0, nullptr, false, bf16));
+        }, 3e-3);
+        check_tiers("causal_attention bf16 with dropout", {q, k, v}, [=](auto& x) {
+            Rng rng(17);
+            return r(causal_attention(r(x[0]), r(x[1]), r(x[2]), scale, Tensor(), real(0.3), &rng, true, bf16));
+        }, 3e-3);
+        Tensor qkv = random({c.B, c.T, 3 * c.NH * c.hs}, 18);
+        check_tiers("causal_attention_qkv bf16", {qkv, bias}, [=](auto& x) {
+            Rng rng(19);
+            return r(causal_attention_qkv(r(x[0]), c.NH, scale, x[1], real(0.2), &rng, true, bf16));
+        }, 3e-3);
+    }
+}
+
+// Where the bf16 rounding of the probabilities shows exactly: with q = k = 0 every score is 0, so query
+// i's probabilities are 1/(i+1) each, and with v = 1 and a gradient of 1 reaching the output,
+//   out_i = (i+1) round_bf16(1/(i+1)),   dv_j = sum_{i >= j} round_bf16(1/(i+1)) (each of hs columns)
+// to float rounding of the sums, in both tiers. In fp32 out_i is 1.
+TEST_CASE("tiers: causal attention with bf16 operands multiplies the probabilities as bf16", "[tiers]") {
+    const int64_t T = 130, hs = 8;  // three strips of queries, three blocks of keys
+    for (Kernels tier : {Kernels::reference, Kernels::fast}) {
+        INFO((tier == Kernels::fast ? "fast tier" : "reference tier"));
+        set_kernels(tier);
+        Tensor q = Tensor::zeros({1, 1, T, hs}), k = Tensor::zeros({1, 1, T, hs});
+        Tensor v = Tensor::full({1, 1, T, hs}, 1).requires_grad_();
+        Tensor out = causal_attention(q, k, v, real(0.5), Tensor(), 0, nullptr, false, Dtype::bf16);
+        sum(out).backward();
+        Tensor out32 = causal_attention(q, k, v, real(0.5));
+        double tail = 0;  // sum over i >= j of round_bf16(1 / (i + 1)), from j = T - 1 down
+        for (int64_t j = T - 1; j >= 0; --j) {
+            const double p = round_bf16(real(1) / real(j + 1));
+            tail += p;
+            for (int64_t d = 0; d < hs; ++d) {
+                CHECK(out.data()[j * hs + d] == Approx((j + 1) * p).epsilon(2e-5));
+                CHECK(v.grad().data()[j * hs + d] == Approx(tail).epsilon(2e-5));
+                CHECK(out32.data()[j * hs + d] == Approx(1.0).epsilon(2e-5));
+            }
+        }
+        set_kernels(Kernels::fast);
+    }
+}
