@@ -13,9 +13,10 @@
 // at GPT-2's shapes, against the bf16 dot-product peak, also measured in this process); the
 // memory-bound kernels (layernorm, crossentropy, gelu, add, adamw, clip, zero_grad), each as the bytes
 // it must move per call over the time, against the bandwidth limit and against a memcpy of the same
-// bytes; and steps (whole training steps, with MFU). `make bench` runs them all; to run some, name
-// them: `build/bench adamw layernorm` (the limits are always measured first; `memory` names all the
-// memory-bound ones).
+// bytes; steps (whole training steps, with MFU); and scaling (GPT-2's step at 1, 2, 4, ... threads, as
+// parallel efficiency). `make bench` runs them all but scaling, which takes minutes; to run some, name
+// them: `build/bench adamw layernorm`, `build/bench scaling` (the limits are always measured first;
+// `memory` names all the memory-bound ones).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -883,6 +884,51 @@ void bench_training_steps(double fma_peak_all, double bf16_peak_all) {
     bench_step_pair("GPT-2 124M, 4 x 64", gpt2, 4, 64, 7, fma_peak_all, bf16_peak_all);
 }
 
+// Scaling: the same GPT-2 step on 1, 2, 4, ... threads up to all of them (and all of them if that is
+// not a power of two), at a batch large enough to give every thread work, as parallel efficiency:
+// time on 1 thread / (threads x time on that many). Not run by default (the 1-thread step of GPT-2 at
+// 16 x 256 takes tens of seconds); `build/bench scaling` runs it.
+void bench_scaling(int max_threads) {
+    const int B = 16, T = 256, reps = 3;
+    nn::GPTConfig gpt2 = nn::GPTConfig::gpt2();
+    gpt2.padded_vocab_size = 50304;
+    std::printf("\n### Scaling: GPT-2 124M, %d x %d, fp32 (forward, backward, clip, AdamW)\n\n", B, T);
+    std::printf("| threads | ms/step: median (min-max) | speed-up | parallel efficiency |\n");
+    std::printf("|--------:|---------------------------|---------:|--------------------:|\n");
+    std::vector<int> counts;
+    for (int t = 1; t < max_threads; t *= 2) counts.push_back(t);
+    counts.push_back(max_threads);
+    release_cached_memory();
+    nn::GPT model(gpt2, 1);
+    ag::NamedTensors params = model.parameters();
+    optim::AdamW opt(optim::param_groups(params));
+    std::vector<int> ids, targets;
+    step_tokens(gpt2, B, T, ids, targets);
+    auto step = [&] {
+        opt.zero_grad();
+        model.forward(ids, B, T, targets).loss.backward();
+        opt.step(1e-4, optim::clip_factor(optim::grad_norm(params), 1.0));
+    };
+    double one = 0;
+    for (int t : counts) {
+        omp_set_num_threads(t);
+        step();  // warm up at this thread count (the allocator's cache, the threads themselves)
+        std::vector<double> ms;
+        for (int r = 0; r < reps; ++r) {
+            double t0 = now_seconds();
+            step();
+            ms.push_back(1000 * (now_seconds() - t0));
+        }
+        Stats s = stats_of(ms);
+        if (t == 1) one = s.median;
+        std::printf("| %7d | %-25s | %7.2fx | %18.0f%% |\n", t,
+                    fmt("%7.1f (%.1f-%.1f)", s.median, s.min, s.max).c_str(), one / s.median,
+                    100 * one / (t * s.median));
+        std::fflush(stdout);
+    }
+    omp_set_num_threads(max_threads);
+}
+
 std::string load_average() {
     std::ifstream f("/proc/loadavg");
     std::string a, b, c;
@@ -893,9 +939,9 @@ std::string load_average() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    // The sections to run: those named on the command line, or all of them.
+    // The sections to run: those named on the command line, or all of them but scaling (minutes long).
     const std::vector<std::string> all = {"gemm", "bf16",  "attention", "layernorm", "crossentropy", "gelu",
-                                          "add",  "adamw", "clip",      "zero_grad", "steps"};
+                                          "add",  "adamw", "clip",      "zero_grad", "steps", "scaling"};
     const std::vector<std::string> memory = {"layernorm", "crossentropy", "gelu", "add", "adamw", "clip", "zero_grad"};
     std::set<std::string> want;
     for (int i = 1; i < argc; ++i) {
@@ -906,13 +952,13 @@ int main(int argc, char** argv) {
             const bool help = a == "--help" || a == "-h";
             FILE* out = help ? stdout : stderr;
             if (!help) std::fprintf(out, "%s: no section '%s'\n", argv[0], a.c_str());
-            std::fprintf(out, "usage: %s [section ...]   (no section: all of them)\nsections:", argv[0]);
+            std::fprintf(out, "usage: %s [section ...]   (no section: all but scaling)\nsections:", argv[0]);
             for (const std::string& s : all) std::fprintf(out, " %s", s.c_str());
             std::fprintf(out, ", or memory (all the memory-bound ones)\n");
             return help ? 0 : 2;
         }
     }
-    if (want.empty()) want.insert(all.begin(), all.end());
+    if (want.empty()) want.insert(all.begin(), all.end() - 1);
     bool any_memory = false;
     for (const std::string& s : memory) any_memory = any_memory || want.count(s);
 
@@ -964,6 +1010,8 @@ int main(int argc, char** argv) {
     // MFU is of the FMA peak measured again here, or at the start if that was better: a busy host
     // (other programs on the cores) slows a measurement down, never up.
     if (want.count("steps")) bench_training_steps(std::max(fma_n, fma_peak(threads).max), bf16_path_peak(threads).max);
+
+    if (want.count("scaling")) bench_scaling(threads);
 
     std::printf("\nload average at end: %s  ·  bench took %.0f s\n", load_average().c_str(), now_seconds() - t_start);
     return 0;
