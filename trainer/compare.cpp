@@ -1,6 +1,7 @@
 // compare.cpp: ./train --plot, several runs on one chart.
 #include "compare.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -38,11 +39,14 @@ static std::string folder_name(std::string path) {
 // A run's loss at a row: the train loss, or the val loss (NaN where it was not evaluated).
 static double loss_of(const LogRow& row, bool val) { return val ? row.val_loss : row.train_loss; }
 
-// The first step where the run's loss (train or val) was not finite: NaN if it never was.
+// Where a run diverged, or NaN if it did not: the first step whose loss (train or val) was not
+// finite; else, for a run whose last train loss is above its first (it learned nothing, or blew up
+// and stayed finite), its last step.
 static double diverged_at(const std::vector<LogRow>& rows) {
     for (const LogRow& row : rows)
         if (row.event == StepEvent::not_finite || !std::isfinite(row.train_loss) || std::isinf(row.val_loss))
             return (double)row.step;
+    if (rows.size() > 1 && rows.back().train_loss > rows.front().train_loss) return (double)rows.back().step;
     return NAN;
 }
 
@@ -57,6 +61,32 @@ static double setting_of(const std::string& dir, const std::string& name) {
     return v;
 }
 
+// The runs' x values for --plot-x: --x-values, or each run's setting from its checkpoint (a run that
+// diverged on its first steps has none: its weights were never saved).
+static std::vector<double> x_values(const Flags& f, const std::vector<std::string>& dirs, const std::string& against) {
+    std::vector<double> xs;
+    if (!f.given("x-values")) {
+        for (const std::string& dir : dirs) xs.push_back(setting_of(dir, against));
+        return xs;
+    }
+    for (const std::string& item : comma_list(f.get_string("x-values"), "x-values")) {
+        double v = 0;
+        require(parse_float(item, v), "--x-values item '" + item + "' is not a number");
+        xs.push_back(v);
+    }
+    require(xs.size() == dirs.size(), "--x-values gives " + std::to_string(xs.size()) + " values, --plot gives " +
+                                          std::to_string(dirs.size()) + " runs");
+    return xs;
+}
+
+// The series of the label, added (in the order labels first appear) if it is new.
+static ChartSeries& series_named(std::vector<ChartSeries>& series, const std::string& label) {
+    for (ChartSeries& s : series)
+        if (s.label == label) return s;
+    series.push_back(ChartSeries{label, {}, {}});
+    return series.back();
+}
+
 void plot_runs(const Flags& f) {
     const std::vector<std::string> dirs = comma_list(f.get_string("plot"), "plot");
     std::vector<std::string> labels;
@@ -66,35 +96,39 @@ void plot_runs(const Flags& f) {
     require(f.given("out"), "--plot needs --out FILE.svg, the chart to write");
     const bool val = f.get_string("plot-loss") == "val";
     const std::string against = f.get_string("plot-x");
+    require(!f.given("x-values") || !against.empty(), "--x-values needs --plot-x NAME (the x axis's name)");
 
     ChartOptions options;
     options.log_x = f.get_switch("log-x");
     options.y_label = std::string(val ? "val" : "train") + " loss";
     options.title = options.y_label + (against.empty() ? "" : " at the end, against " + against);
     if (!against.empty()) options.x_label = against, options.dots = true;
+    const std::vector<double> xs = against.empty() ? std::vector<double>{} : x_values(f, dirs, against);
     std::vector<ChartSeries> series;
     for (size_t i = 0; i < dirs.size(); ++i) {
         const std::vector<LogRow> rows = read_log(join_path(dirs[i], "log.csv"), INT64_MAX, false);
-        ChartSeries s;
-        s.label = labels.empty() ? folder_name(dirs[i]) : labels[i];
+        // Against the step, a line per run; in a sweep, runs of one label are one line (their seeds).
+        const std::string label = labels.empty() ? folder_name(dirs[i]) : labels[i];
+        if (against.empty()) series.push_back(ChartSeries{label, {}, {}});
+        ChartSeries& s = against.empty() ? series.back() : series_named(series, label);
         const double diverged = diverged_at(rows);
         if (against.empty()) {
             for (const LogRow& row : rows)
                 if (!std::isnan(loss_of(row, val))) s.points.push_back({(double)row.step, loss_of(row, val)});
-            s.diverged_x = diverged;
+            if (!std::isnan(diverged)) s.diverged_x.push_back(diverged);
         } else {
-            const double x = setting_of(dirs[i], against);
             double last = NAN;
             for (const LogRow& row : rows)
                 if (!std::isnan(loss_of(row, val))) last = loss_of(row, val);
-            if (std::isnan(diverged) && std::isfinite(last)) s.points.push_back({x, last});
-            else s.diverged_x = x;
+            if (std::isnan(diverged) && std::isfinite(last)) s.points.push_back({xs[i], last});
+            else s.diverged_x.push_back(xs[i]);
         }
-        series.push_back(s);
     }
+    if (!against.empty())  // a sweep's line joins its points from left to right
+        for (ChartSeries& s : series) std::sort(s.points.begin(), s.points.end());
     const std::string out = f.get_string("out");
     write_file_atomic(out, chart_svg(series, options));
-    std::printf("wrote %s (%zu runs)\n", out.c_str(), series.size());
+    std::printf("wrote %s (%zu runs, %zu lines)\n", out.c_str(), dirs.size(), series.size());
 }
 
 }  // namespace train

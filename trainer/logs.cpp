@@ -19,9 +19,10 @@ const char* const kLogHeader =
 
 static const char* kEventNames[] = {"", "spike", "spike-skipped", "not-finite"};  // in StepEvent's order
 
-// A measurement of an evaluation: empty where there was none (NaN), "inf" or "nan" where the model has
-// diverged (the printf forms, which parse_stat reads back).
-static std::string stat_text(double v, bool measured) { return measured ? fmt("%.6g", v) : ""; }
+// A measurement of an evaluation: empty where there was none (or it was NaN: a row read from a log
+// written before the column existed is NaN too), "inf" where the model has diverged (the printf
+// form, which parse_stat reads back).
+static std::string stat_text(double v, bool measured) { return measured && !std::isnan(v) ? fmt("%.6g", v) : ""; }
 
 static std::string csv_of(const std::vector<LogRow>& rows) {
     std::string s = std::string(kLogHeader) + "\n";

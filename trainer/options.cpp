@@ -73,9 +73,10 @@ const std::vector<FlagSpec> kFlags = {
     {"output", "profile", 0, FlagKind::Switch, "false", "at the end, print where a step's time went, op by op (forward and backward)"},
     {"output", "stop-after", 0, FlagKind::Int, "0", "end this session after that step, saving a checkpoint to --resume from (0: run to --steps)"},
     {"plot", "plot", 0, FlagKind::String, "", "draw the log.csv of these run folders (comma-separated) on one chart, written to --out, and exit", "DIRS"},
-    {"plot", "labels", 0, FlagKind::String, "", "--plot: the runs' names in the legend, comma-separated (default: the folders' names)", "NAMES"},
+    {"plot", "labels", 0, FlagKind::String, "", "--plot: the runs' names in the legend, comma-separated (default: the folders' names); with --plot-x, runs of one name are one line (a sweep's seeds)", "NAMES"},
     {"plot", "plot-loss", 0, FlagKind::String, "train", "--plot: which loss to draw against the step: train or val", "WHICH"},
     {"plot", "plot-x", 0, FlagKind::String, "", "--plot: instead, each run's final loss against this setting of its checkpoint (e.g. lr)", "SETTING"},
+    {"plot", "x-values", 0, FlagKind::String, "", "--plot-x: the runs' x values, comma-separated, instead of their checkpoints' settings", "XS"},
     {"plot", "log-x", 0, FlagKind::Switch, "false", "--plot: a logarithmic x axis (for swept rates)"},
 };
 
@@ -125,7 +126,7 @@ void check_flags(const Flags& f) {
     for (const char* n : {"eval-seq-len", "position-loss"})
         require(!f.given(n) || f.get_switch("eval-only"), std::string("--") + n + " needs --eval-only");
     require(!(f.get_switch("eval-only") && f.get_switch("sample-only")), "--eval-only and --sample-only exclude each other");
-    for (const char* n : {"labels", "plot-loss", "plot-x", "log-x"})
+    for (const char* n : {"labels", "plot-loss", "plot-x", "x-values", "log-x"})
         require(!f.given(n) || f.given("plot"), std::string("--") + n + " needs --plot DIRS");
     const std::string plot_loss = f.get_string("plot-loss");
     require(plot_loss == "train" || plot_loss == "val", "unknown --plot-loss '" + plot_loss + "' (expected train or val)");

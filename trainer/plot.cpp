@@ -232,7 +232,7 @@ std::string chart_legend(const std::vector<ChartSeries>& series, double right, d
     size_t longest = 0;
     std::vector<std::string> names;
     for (const ChartSeries& s : series) {
-        names.push_back(s.label + (std::isnan(s.diverged_x) ? "" : " (diverged)"));
+        names.push_back(s.label + (s.diverged_x.empty() ? "" : " (diverged)"));
         longest = std::max(longest, names.back().size());
     }
     const double width = std::min(40.0 + 7.5 * (double)longest, right - kLeft - 20), x = right - width - 6;
@@ -243,10 +243,23 @@ std::string chart_legend(const std::vector<ChartSeries>& series, double right, d
     for (size_t i = 0; i < series.size() && y < kHeight - kBottom; ++i, y += 18) {
         const char* color = kPalette[i % 10];
         out += line(x + 2, y, x + 26, y, color, 2);
-        if (!std::isnan(series[i].diverged_x)) out += cross(x + 14, y, color);
+        if (!series[i].diverged_x.empty()) out += cross(x + 14, y, color);
         out += text(x + 32, y + 4, names[i], "start", 12);
     }
     return out;
+}
+
+// The mean y of each run of equal x in sorted points: a sweep's line through its seeds' means.
+Points mean_by_x(const Points& points) {
+    Points means;
+    for (size_t i = 0; i < points.size();) {
+        size_t j = i;
+        double sum = 0;
+        for (; j < points.size() && points[j].first == points[i].first; ++j) sum += points[j].second;
+        means.push_back({points[i].first, sum / (double)(j - i)});
+        i = j;
+    }
+    return means;
 }
 
 }  // namespace
@@ -260,7 +273,8 @@ std::string chart_svg(const std::vector<ChartSeries>& series, const ChartOptions
         for (const auto& p : s.points)
             if (plottable(p.first) && plottable(p.second) && (!o.log_x || p.first > 0)) drawn.back().push_back(p);
         for (const auto& p : drawn.back()) widen_x(p.first), y_lo = std::min(y_lo, p.second), y_hi = std::max(y_hi, p.second);
-        if (plottable(s.diverged_x) && (!o.log_x || s.diverged_x > 0)) widen_x(s.diverged_x);
+        for (double dx : s.diverged_x)
+            if (plottable(dx) && (!o.log_x || dx > 0)) widen_x(dx);
     }
     if (x_lo > x_hi) x_lo = o.log_x ? 1 : 0, x_hi = o.log_x ? 10 : 4;  // nothing to draw: empty axes
     if (y_lo > y_hi) y_lo = 0, y_hi = 1;
@@ -270,10 +284,11 @@ std::string chart_svg(const std::vector<ChartSeries>& series, const ChartOptions
     std::string svg = svg_head(o.title) + draw_axes(x, y, o.x_label, o.y_label);
     for (size_t i = 0; i < series.size(); ++i) {
         const char* color = kPalette[i % 10];
-        if (drawn[i].size() > 1) svg += polyline(drawn[i], x, y, color, 1.8);
+        const Points path = o.dots ? mean_by_x(drawn[i]) : drawn[i];
+        if (path.size() > 1) svg += polyline(path, x, y, color, 1.8);
         if (o.dots || drawn[i].size() == 1) svg += dots(drawn[i], x, y, color, 3.5);
-        const double dx = series[i].diverged_x;
-        if (plottable(dx) && (!o.log_x || dx > 0)) svg += cross(x.to_pixel(dx), y.pixel_hi + 6, color);
+        for (double dx : series[i].diverged_x)
+            if (plottable(dx) && (!o.log_x || dx > 0)) svg += cross(x.to_pixel(dx), y.pixel_hi + 6, color);
     }
     if (!series.empty()) svg += chart_legend(series, x.pixel_hi, y.pixel_hi);
     return svg + "</svg>\n";

@@ -256,6 +256,10 @@ void evaluate_saved(Run& r) {
                 " positions: a learned position table has no rows beyond them (sinusoidal, relative, rope, alibi "
                 "and none have no such limit)");
     check_token_ids(r.data.val, r.config.vocab_size, r.data.val_source);
+    // A window longer than the split would silently be evaluated as the split's length.
+    require(r.data.val.size() > (size_t)T, "--eval-seq-len " + std::to_string(T) + " needs more than " +
+                                                std::to_string(T) + " tokens of validation data; " + r.data.val_source +
+                                                " has " + std::to_string(r.data.val.size()));
     EvalWindows windows(r.data.val, r.B, T, r.data.val_source);
     const EvalStats s = evaluate(*r.model, windows, r.flags.get_int("eval-batches"));
     std::printf("%s after step %lld, at sequence length %d (trained at %s) on %s:\n", r.ckpt_path.c_str(),

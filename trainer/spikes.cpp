@@ -40,11 +40,12 @@ void SpikeDetector::push(double loss, double norm) {
 
 std::string SpikeDetector::to_text() const {
     std::string out;
-    char number[40];
-    for (size_t i = 0; i < losses_.size(); ++i) {
-        std::snprintf(number, sizeof number, i ? " %a %a" : "%a %a", losses_[i], norms_[i]);
-        out += number;
-    }
+    char number[64];  // one double in %a form is at most 24 characters
+    for (size_t i = 0; i < losses_.size(); ++i)
+        for (double v : {losses_[i], norms_[i]}) {
+            std::snprintf(number, sizeof number, "%a", v);
+            out += (out.empty() ? "" : " ") + std::string(number);
+        }
     return out;
 }
 
