@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "checkpoint.h"
@@ -79,6 +81,31 @@ static std::vector<double> x_values(const Flags& f, const std::vector<std::strin
     return xs;
 }
 
+// A table of two columns, "x,y" under a header naming them (e.g. --position-loss's position,loss), as
+// points; the axes get the header's names. A line that is not two numbers is an error.
+static std::vector<std::pair<double, double>> read_table(const std::string& path, ChartOptions& axes) {
+    std::istringstream lines(read_file(path));
+    std::string line;
+    std::getline(lines, line);
+    const size_t names = line.find(',');
+    require(names != std::string::npos, "'" + path + "' has no header x,y naming its two columns");
+    axes.x_label = line.substr(0, names), axes.y_label = axes.title = line.substr(names + 1);
+    std::vector<std::pair<double, double>> points;
+    for (int number = 2; std::getline(lines, line); ++number) {
+        const size_t comma = line.find(',');
+        double x = 0, y = 0;
+        require(comma != std::string::npos && parse_float(line.substr(0, comma), x) &&
+                    parse_float(line.substr(comma + 1), y),
+                "'" + path + "' line " + std::to_string(number) + " is not two numbers x,y");
+        points.push_back({x, y});
+    }
+    return points;
+}
+
+static bool ends_with(const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
 // The series of the label, added (in the order labels first appear) if it is new.
 static ChartSeries& series_named(std::vector<ChartSeries>& series, const std::string& label) {
     for (ChartSeries& s : series)
@@ -106,6 +133,13 @@ void plot_runs(const Flags& f) {
     const std::vector<double> xs = against.empty() ? std::vector<double>{} : x_values(f, dirs, against);
     std::vector<ChartSeries> series;
     for (size_t i = 0; i < dirs.size(); ++i) {
+        if (ends_with(dirs[i], ".csv")) {  // a table, drawn as it is
+            require(against.empty(), "--plot-x takes run folders, not the table '" + dirs[i] + "'");
+            std::string name = folder_name(dirs[i]);
+            series.push_back(ChartSeries{labels.empty() ? name.substr(0, name.size() - 4) : labels[i], {}, {}});
+            series.back().points = read_table(dirs[i], options);
+            continue;
+        }
         const std::vector<LogRow> rows = read_log(join_path(dirs[i], "log.csv"), INT64_MAX, false);
         // Against the step, a line per run; in a sweep, runs of one label are one line (their seeds).
         const std::string label = labels.empty() ? folder_name(dirs[i]) : labels[i];

@@ -72,7 +72,7 @@ const std::vector<FlagSpec> kFlags = {
     {"output", "export-dtype", 0, FlagKind::String, "", "the values in --export-llmc: fp32 (version 3) or bf16 (version 5, what llm.c's GPU trainer reads); default: --dtype", "TYPE"},
     {"output", "profile", 0, FlagKind::Switch, "false", "at the end, print where a step's time went, op by op (forward and backward)"},
     {"output", "stop-after", 0, FlagKind::Int, "0", "end this session after that step, saving a checkpoint to --resume from (0: run to --steps)"},
-    {"plot", "plot", 0, FlagKind::String, "", "draw the log.csv of these run folders (comma-separated) on one chart, written to --out, and exit", "DIRS"},
+    {"plot", "plot", 0, FlagKind::String, "", "draw the log.csv of these run folders (comma-separated) on one chart, written to --out, and exit; an item FILE.csv is a table x,y (e.g. --position-loss's) drawn as a line", "DIRS"},
     {"plot", "labels", 0, FlagKind::String, "", "--plot: the runs' names in the legend, comma-separated (default: the folders' names); with --plot-x, runs of one name are one line (a sweep's seeds)", "NAMES"},
     {"plot", "plot-loss", 0, FlagKind::String, "train", "--plot: which loss to draw against the step: train or val", "WHICH"},
     {"plot", "plot-x", 0, FlagKind::String, "", "--plot: instead, each run's final loss against this setting of its checkpoint (e.g. lr)", "SETTING"},

@@ -311,6 +311,19 @@ TEST_CASE("--plot: several runs on one chart, a sweep against a setting, diverge
     CHECK(from_ckpt.status == 0);
     CHECK(occurrences(read_text(dir / "ckpt.svg"), "<circle") == 2);
 
+    // tables of two columns (--position-loss's, or a script's), each a line against its first column
+    write_text(dir / "a.csv", "length,val_loss\n64,1.9\n128,2.0\n256,2.4\n");
+    write_text(dir / "b.csv", "length,val_loss\n64,1.8\n128,1.85\n256,1.9\n");
+    Result tables = run_train("--plot " + dir / "a.csv" + "," + dir / "b.csv" + " -o " + dir / "tables.svg");
+    INFO(tables.output);
+    REQUIRE(tables.status == 0);
+    const std::string t = read_text(dir / "tables.svg");
+    CHECK(occurrences(t, "<polyline") == 2);
+    CHECK(occurrences(t, ">length</text>") == 1);
+    CHECK(occurrences(t, ">a</text>") == 1);
+    write_text(dir / "bad.csv", "length,val_loss\n64;1.9\n");
+    expect_error(run_train("--plot " + dir / "bad.csv" + " -o " + dir / "x.svg"), "bad.csv' line 2 is not two numbers");
+
     expect_error(run_train("--plot " + runs + " --plot-x lr -o " + dir / "x.svg"), "blown/model.ckpt");
     expect_error(run_train("--plot " + runs + " --labels a,b -o " + dir / "x.svg"), "--labels names 2 runs, --plot gives 4");
     expect_error(run_train("--plot " + runs + " --plot-x lr --x-values 1,2 -o " + dir / "x.svg"), "--x-values gives 2 values");
