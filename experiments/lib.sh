@@ -15,6 +15,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 EXPERIMENT="$(basename "$0" .sh)"
 JOBS="${JOBS:-1}"
+[[ "$JOBS" =~ ^[1-9][0-9]*$ ]] || { echo "error: JOBS must be a count of processes, 1 or more, got '$JOBS'" >&2; exit 1; }
 THREADS="${THREADS:-$(( 2 / JOBS > 0 ? 2 / JOBS : 1 ))}"
 RUNS="${RUNS:-$ROOT/experiments/runs/$EXPERIMENT}"
 DOCS="${DOCS:-$ROOT/docs/experiments}"
@@ -29,7 +30,6 @@ die() { echo "error: $*" >&2; exit 1; }
 absolute() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 
 setup() {
-    [[ "$JOBS" =~ ^[1-9][0-9]*$ ]] || die "JOBS must be a count of processes, 1 or more, got '$JOBS'"
     [[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || die "THREADS must be a count of threads, 1 or more, got '$THREADS'"
     DATA="$(absolute "${DATA:-$ROOT/../shared/data/tinyshakespeare.txt}")"
     if [[ "$DRAW_ONLY" != 1 ]]; then
