@@ -148,7 +148,8 @@ chart() {
 meta() { sed -n "s/^$2=//p" "$RUNS/$1/meta"; }
 
 # summarize OUT.csv: one row per run: its group and seed, parameters, steps done, final train and val
-# loss, best val loss, diverged, spikes marked, non-finite steps, the share of steps that clipping
+# loss, best val loss, diverged (as ./train --plot says: a loss not finite, or a last train loss
+# above the first), spikes marked, non-finite steps, the share of steps that clipping
 # acted on (gradient norm above the run's --grad-clip, default 1; 0 when it was off), the last
 # evaluation's parameter norms and logit measurements, and the sum of the learning rates over the run
 # (weight decay shrinks a weight by exp(-lambda * sum_lr) when its gradient is zero). Then one row per
@@ -172,7 +173,7 @@ summarize() {
             {
                 steps = $1; n++; sum_lr += $4
                 if ($col["event"] == "not-finite") nonfinite++
-                else { train = $2; if ($5 + 0 > clip + 0) clipped++ }
+                else { train = $2; if (first == "") first = $2; if ($5 + 0 > clip + 0) clipped++ }
                 if ($col["event"] ~ /^spike/) spikes++
                 if ($3 != "") {
                     val = $3; if (best == "" || $3 + 0 < best + 0) best = $3
@@ -181,7 +182,8 @@ summarize() {
                 }
             }
             END {
-                diverged = (status == "diverged" || val == "inf" || val == "nan") ? "yes" : "no"
+                # as ./train --plot marks it: not finite, or ending above where it started
+                diverged = (status == "diverged" || val == "inf" || val == "nan" || train + 0 > first + 0) ? "yes" : "no"
                 frac = (clip + 0 > 0 && n > 0) ? clipped / n : 0
                 printf "%s,%s,%s,%s,%d,%s,%s,%s,%s,%d,%d,%.4f,%s,%s,%s,%s,%s,%.4g\n", run, group, seed, params, steps,
                        train, val, best, diverged, spikes, nonfinite, frac, dn, ndn, ml, lse,
