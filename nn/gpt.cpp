@@ -129,9 +129,29 @@ Tensor CausalSelfAttention::relative_values(const Tensor& att, int64_t T) const 
     return reshape(permute(out, {1, 0, 2}), {B, NH, T, hs});
 }
 
+// The logits of forward below, computed the plain way for every scheme: (q k^T (+ q . aK)) * scale
+// (+ ALiBi's bias), (B, NH, T, T); the largest entry on or below the diagonal is kept.
+void CausalSelfAttention::record_max_logit(const Tensor& x) const {
+    NoGradGuard no_grad;
+    int64_t B = x.size(0), T = x.size(1), C = x.size(2), NH = config_.n_head, hs = C / NH;
+    std::vector<Tensor> qkv = split(c_attn.forward(x), {C, C, C}, -1);  // 3 x (B, T, C)
+    auto heads = [&](const Tensor& t) { return permute(reshape(t, {B, T, NH, hs}), {0, 2, 1, 3}); };
+    Tensor q = heads(qkv[0]), k = heads(qkv[1]);  // (B, NH, T, hs)
+    if (config_.pos == PosScheme::rope) q = rope_rotate(q, config_.rope_base), k = rope_rotate(k, config_.rope_base);
+    Tensor logits = matmul(q, transpose(k), dtype());
+    if (config_.pos == PosScheme::relative) logits = logits + relative_logits(q, T);
+    logits = logits * (real)(1.0 / std::sqrt((double)hs));
+    if (config_.pos == PosScheme::alibi) logits = logits + alibi_bias((int)NH, T);  // broadcast over B
+    const real* l = logits.data();
+    for (int64_t bh = 0; bh < B * NH; ++bh)
+        for (int64_t i = 0; i < T; ++i)
+            for (int64_t j = 0; j <= i; ++j) max_logit = std::max(max_logit, (double)l[(bh * T + i) * T + j]);
+}
+
 Tensor CausalSelfAttention::forward(const Tensor& x) const {
     int64_t B = x.size(0), T = x.size(1), C = x.size(2), NH = config_.n_head, hs = C / NH;
     const real scale = (real)(1.0 / std::sqrt((double)hs));
+    if (track_logits) record_max_logit(x);
     // The fused op, dropout(softmax(mask(q k^T * scale + bias))) v, in one pass that keeps no (T, T)
     // matrix, straight from the projection (B, T, 3C) to the heads side by side (B, T, C). RoPE rotates
     // q and k first, and the relative scheme adds A_K and A_V terms inside: they take the path below.
@@ -236,6 +256,16 @@ GPT::GPT(const GPTConfig& c, uint64_t seed) : config_(c), dropout_rng_(seed ^ 0x
         add_module("lm_head", *lm_head);
         zero_padded_rows(lm_head->weight, c.vocab_size);
     }
+}
+
+void GPT::track_attention_logits(bool on) {
+    for (auto& block : h) block->attn.track_logits = on, block->attn.max_logit = -INFINITY;
+}
+
+double GPT::max_attention_logit() const {
+    double m = -INFINITY;
+    for (const auto& block : h) m = std::max(m, block->attn.max_logit);
+    return m;
 }
 
 GPTOutput GPT::forward(const std::vector<int>& ids, int B, int T, const std::vector<int>& targets) const {

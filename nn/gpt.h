@@ -3,6 +3,7 @@
 // Shapes: B batch, T sequence length, C = n_embd, NH = n_head, hs = C / NH (head size), V vocabulary.
 #pragma once
 
+#include <cmath>
 #include <memory>
 #include <vector>
 
@@ -32,7 +33,14 @@ public:
     Dropout attn_dropout, resid_dropout;
     Tensor rel_k, rel_v;  // relative scheme only: A_K and A_V, (2k+1, hs)
 
+    // A diagnostic (Wortsman et al. 2023 watch attention logits grow before small models diverge):
+    // while track_logits is on, each forward also computes its pre-softmax logits again, without a
+    // graph, and max_logit keeps the largest entry the causal mask lets through. Off, it costs nothing.
+    bool track_logits = false;
+    mutable double max_logit = -INFINITY;
+
 private:
+    void record_max_logit(const Tensor& x) const;               // x (B, T, C)
     Tensor relative_logits(const Tensor& q, int64_t T) const;   // q . aK_ij      (B, NH, T, T)
     Tensor relative_values(const Tensor& att, int64_t T) const; // sum_j p_ij aV_ij (B, NH, T, hs)
     GPTConfig config_;
@@ -79,6 +87,11 @@ public:
     GPTOutput forward(const std::vector<int>& ids, int B, int T, const std::vector<int>& targets = {}) const;
 
     const GPTConfig& config() const { return config_; }
+
+    // The attention-logit diagnostic of every layer (CausalSelfAttention::track_logits): on or off,
+    // and the largest pre-softmax logit over all layers since it was turned on (-inf before a forward).
+    void track_attention_logits(bool on);
+    double max_attention_logit() const;
     // The generator for dropout masks: saved in checkpoints, reseeded by tests for a fixed mask.
     Rng& dropout_rng() const { return dropout_rng_; }
 

@@ -17,7 +17,7 @@ namespace optim {
 // The tied token embedding / output projection is 2-D, so it decays (once: see param_groups).
 bool decays(const ag::Tensor& p) { return p.dim() >= 2; }
 
-std::vector<ParamGroup> param_groups(const ag::NamedTensors& params, double weight_decay) {
+std::vector<ParamGroup> param_groups(const ag::NamedTensors& params, double weight_decay, bool decay_all) {
     ParamGroup decay{"decay", {}, weight_decay, 1};
     ParamGroup no_decay{"no_decay", {}, 0, 1};
     // A tied weight is one tensor under two names: keep its first name only, so that it is decayed
@@ -26,7 +26,7 @@ std::vector<ParamGroup> param_groups(const ag::NamedTensors& params, double weig
     for (const auto& [name, p] : params) {
         if (!p.defined()) throw std::invalid_argument("param_groups: parameter '" + name + "' is undefined");
         if (!seen.insert(p.impl()).second) continue;
-        (decays(p) ? decay : no_decay).params.push_back({name, p});
+        (decay_all || decays(p) ? decay : no_decay).params.push_back({name, p});
     }
     return {decay, no_decay};
 }

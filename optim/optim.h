@@ -46,9 +46,11 @@ struct ParamGroup {
 };
 
 // Splits `params` by decays(): {"decay" with `weight_decay`, "no_decay" with 0}, in that order, each
-// in the order the tensors first appear. A tensor listed under two names (a tied weight: the same
+// in the order the tensors first appear; with decay_all, every tensor goes to "decay" (and "no_decay"
+// is empty), for experiments that test the 2-D rule. A tensor listed under two names (a tied weight: the same
 // impl()) is kept once, under its first name. Undefined tensors are an error (std::invalid_argument).
-std::vector<ParamGroup> param_groups(const ag::NamedTensors& params, double weight_decay = 0.1);
+std::vector<ParamGroup> param_groups(const ag::NamedTensors& params, double weight_decay = 0.1,
+                                     bool decay_all = false);
 
 int64_t num_params(const ParamGroup& group);  // the number of scalars (sum of numel)
 

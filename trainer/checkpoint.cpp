@@ -161,7 +161,8 @@ void save_checkpoint(const std::string& path, const RunInfo& info, const nn::GPT
     std::ostringstream text;
     text << config_to_text(info.config) << "tokenizer=" << info.tokenizer << "\n"
          << "tokenizer_file=" << info.tokenizer_file << "\n"
-         << "step=" << info.step << "\n";
+         << "step=" << info.step << "\n"
+         << "spike_window=" << info.spike_window << "\n";
     for (const auto& [key, value] : info.settings) text << "setting." << key << "=" << value << "\n";
 
     ByteWriter rng;
@@ -246,6 +247,7 @@ CheckpointReader::CheckpointReader(const std::string& path) : path_(path) {
     info_.step = std::strtoll(step.c_str(), &end, 10);
     if (step.empty() || *end != '\0' || errno == ERANGE || info_.step < 0)
         throw Error(source + " has a bad step: '" + step + "' (expected a count of steps, 0 or more)");
+    if (kv.count("spike_window")) info_.spike_window = kv["spike_window"];
     for (const auto& [key, value] : kv)
         if (key.rfind("setting.", 0) == 0) info_.settings[key.substr(8)] = value;
 }

@@ -33,6 +33,8 @@ struct RunInfo {
                                                  // for a bpe: tokenizer.bpe beside the checkpoint
     int64_t step = 0;                            // steps completed
     std::map<std::string, std::string> settings; // training flags, as given: "lr" -> "0.001"
+    std::string spike_window;                    // the spike detector's window (SpikeDetector::to_text);
+                                                 // empty in a checkpoint written before it existed
 };
 
 void save_checkpoint(const std::string& path, const RunInfo& info, const nn::GPT& model,

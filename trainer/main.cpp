@@ -3,8 +3,8 @@
 //   1. flags           what the user asked for (options.cpp: the table, which is also the --help text)
 //   2. data            a text file, or the built-in grammar corpus whose best possible loss we know
 //   3. model           a GPT with every switch of nn/config.h, new or from a checkpoint
-//   4. optimizer       AdamW with 2-D-only weight decay, clipping, a learning-rate schedule
-//   5. the loop        forward, backward, clip, step; print, log, evaluate, sample, checkpoint
+//   4. optimizer       AdamW with weight decay (2-D parameters, or all), clipping, a learning-rate schedule
+//   5. the loop        forward, backward, spike check, clip, step; print, log, evaluate, sample, checkpoint
 //   6. summary
 //
 // Each step is a function of one Run (run.h), which holds what the steps share. What is not the
@@ -29,6 +29,7 @@
 #include "../nn/gpt.h"
 #include "../optim/optim.h"
 #include "checkpoint.h"
+#include "compare.h"
 #include "data.h"
 #include "error.h"
 #include "eval.h"
@@ -41,8 +42,9 @@
 
 using namespace train;
 
-// ---- 1. flags. A saved run (--resume, and --sample-only without --init-from) decides the model and
-// the tokenizer, and on --resume the settings. Returns false after --help.
+// ---- 1. flags. A saved run (--resume, --eval-only, and --sample-only without --init-from) decides the
+// model and the tokenizer, and on --resume and --eval-only the settings. Returns false after --help,
+// and after --plot has drawn its chart (compare.h).
 static bool parse_flags(Run& r, int argc, char** argv) {
     r.flags.parse(argc, argv);
     if (r.flags.help_requested()) {
@@ -52,13 +54,19 @@ static bool parse_flags(Run& r, int argc, char** argv) {
         return false;
     }
     check_flags(r.flags);
+    if (r.flags.given("plot")) {
+        plot_runs(r.flags);
+        return false;
+    }
     if (r.flags.get_int("threads") > 0) omp_set_num_threads(r.flags.get_int("threads"));
     ag::set_kernels(r.flags.get_string("kernels") == "reference" ? ag::Kernels::reference : ag::Kernels::fast);
     r.out_dir = r.flags.get_string("out");
     r.ckpt_path = join_path(r.out_dir, "model.ckpt");
     r.resume = r.flags.get_switch("resume"), r.sample_only = r.flags.get_switch("sample-only");
+    r.eval_only = r.flags.get_switch("eval-only");
     r.init_from = r.flags.get_string("init-from");
-    if (r.resume || (r.sample_only && r.init_from.empty())) {
+    require(!r.eval_only || r.init_from.empty(), "--eval-only evaluates the checkpoint in --out, not --init-from's model");
+    if (r.resume || r.eval_only || (r.sample_only && r.init_from.empty())) {
         r.saved = std::make_unique<CheckpointReader>(r.ckpt_path);
         check_no_model_flags(r.flags, r.ckpt_path);
         if (r.resume) check_resume_flags(r.flags, r.saved->info());
@@ -108,11 +116,14 @@ static void build_model(Run& r) {
 static void make_optimizer(Run& r) {
     r.steps = r.flags.get_int("steps");
     r.params = r.model->parameters();
-    std::vector<optim::ParamGroup> groups = optim::param_groups(r.params, r.setting_float("weight-decay"));
+    const bool decay_all = r.setting("decay-all") == "true";  // else the 2-D rule (optim::decays)
+    std::vector<optim::ParamGroup> groups = optim::param_groups(r.params, r.setting_float("weight-decay"), decay_all);
     r.optimizer = std::make_unique<optim::AdamW>(groups, adamw_config(r));
     r.schedule = lr_schedule(r);
     r.grad_clip = r.setting_float("grad-clip");
+    r.spikes = std::make_unique<SpikeDetector>(r.setting_int("spike-window"));
     if (r.resume) {
+        r.spikes->from_text(r.saved->info().spike_window, "'" + r.ckpt_path + "'");
         r.saved->load_optimizer(*r.optimizer);
         r.saved->load_loader(*r.loader);
         r.start_step = r.saved->info().step;
@@ -160,16 +171,21 @@ static double gradient_norm(Run& r) {
     return r.bf16 ? optim::round_grads_to_bf16(r.params) : optim::grad_norm(r.params);
 }
 
-// A step whose loss or gradient is not finite would ruin the weights: it is skipped, and said so.
-static bool finite_or_skipped(Run& r, double loss, double norm) {
+// A step whose loss or gradient is not finite would ruin the weights: it is skipped, said so, and
+// logged (a diverged run shows as one in log.csv, written before the run gives up).
+static bool finite_or_skipped(Run& r, double loss, double lr, double norm) {
     if (std::isfinite(loss) && std::isfinite(norm)) {
         r.bad_in_a_row = 0;
         return true;
     }
     std::printf("step %lld/%lld: loss %g, gradient norm %g: not finite, step skipped\n", (long long)r.step + 1,
                 (long long)r.steps, loss, norm);
-    require(++r.bad_in_a_row < 10, "10 steps in a row had a non-finite loss or gradient; stopping (try a lower --lr)");
-    return false;
+    LogRow row{r.step + 1, loss, NAN, lr, norm, 0};
+    row.event = StepEvent::not_finite;
+    r.rows.push_back(row);
+    if (++r.bad_in_a_row < 10) return false;
+    write_logs(r.out_dir, r.rows, r.plot_title, r.optimum);
+    throw Error("10 steps in a row had a non-finite loss or gradient; stopping (try a lower --lr)");
 }
 
 static void update(Run& r, double lr, double norm) {
@@ -189,11 +205,12 @@ static bool training_loop(Run& r) {
         if (profile && r.step == r.start_step + 1) ag::profiler::enable(true);  // the first step only warms up
         const double loss = forward_backward(r, batch);
         const double norm = gradient_norm(r);
-        if (!finite_or_skipped(r, loss, norm)) continue;
-        update(r, lr, norm);
+        if (!finite_or_skipped(r, loss, lr, norm)) continue;
+        const StepEvent event = detect_spike(r, loss, norm);
+        if (event != StepEvent::spike_skipped) update(r, lr, norm);
         const bool profiling = ag::profiler::enabled(), last = r.step + 1 == r.steps;
         ag::profiler::enable(false);  // evaluation and sampling are not part of a step
-        log_step(r, loss, lr, norm, watch.ms());
+        log_step(r, loss, lr, norm, watch.ms(), event);
         maybe_evaluate(r, last);
         maybe_sample(r, last);
         std::fflush(stdout);
@@ -240,6 +257,10 @@ static int run(int argc, char** argv) {
         return 0;
     }
     build_model(r);
+    if (r.eval_only) {
+        evaluate_saved(r);
+        return 0;
+    }
     if (r.sample_only) {
         std::cout << sample_text(*r.model, *r.tokenizer, r.flags, r.seed + (r.saved ? (uint64_t)r.saved->info().step : 0))
                   << "\n";

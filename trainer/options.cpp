@@ -41,10 +41,14 @@ const std::vector<FlagSpec> kFlags = {
     {"optimisation", "warmup", 0, FlagKind::Int, "50", "steps of linear warmup (none with --schedule constant, unless given)"},
     {"optimisation", "schedule", 0, FlagKind::String, "cosine", "after warmup: constant, cosine or linear decay to --min-lr", "KIND"},
     {"optimisation", "weight-decay", 0, FlagKind::Float, "0.1", "AdamW decay of the 2-D parameters (matmul weights, embeddings)"},
+    {"optimisation", "decay-all", 0, FlagKind::Switch, "false", "decay every parameter, the 1-D ones (biases, LayerNorm) too, not only the 2-D ones"},
     {"optimisation", "beta1", 0, FlagKind::Float, "0.9", "AdamW's first-moment decay"},
     {"optimisation", "beta2", 0, FlagKind::Float, "0.95", "AdamW's second-moment decay"},
     {"optimisation", "eps", 0, FlagKind::Float, "1e-8", "AdamW's epsilon"},
     {"optimisation", "grad-clip", 0, FlagKind::Float, "1", "clip the global gradient norm to this (0: off)"},
+    {"optimisation", "spike-window", 0, FlagKind::Int, "128", "steps whose loss and gradient norm the spike detector scores each step against (llm.c's idea)"},
+    {"optimisation", "spike-z", 0, FlagKind::Float, "5", "mark a step as a spike (in its line and log.csv) when its loss or gradient norm is this many standard deviations above the window's mean"},
+    {"optimisation", "skip-spikes", 0, FlagKind::Float, "0", "do not apply the update of a step whose z-score exceeds this (0: apply every update)", "Z"},
     {"optimisation", "seed", 0, FlagKind::Int, "1337", "seed of the initialisation, dropout and batches"},
     {"optimisation", "threads", 0, FlagKind::Int, "0", "OpenMP threads (0: all cores)"},
     {"optimisation", "kernels", 0, FlagKind::String, "fast", "which tier of the ops runs: fast (tuned), or reference (autograd/ops_*.cpp, plain loops: slow, the same losses to float rounding)", "TIER"},
@@ -58,20 +62,30 @@ const std::vector<FlagSpec> kFlags = {
     {"evaluation", "prompt", 0, FlagKind::String, "", "text the samples start from; without it, a newline", "TEXT"},
     {"evaluation", "temperature", 0, FlagKind::Float, "0.8", "sampling temperature (0: always the most likely token)"},
     {"evaluation", "top-k", 0, FlagKind::Int, "0", "sample among the k most likely tokens only (0: all)"},
+    {"evaluation", "eval-only", 0, FlagKind::Switch, "false", "evaluate the checkpoint in --out on the validation split, without training"},
+    {"evaluation", "eval-seq-len", 0, FlagKind::Int, "0", "--eval-only: windows of this many tokens (0: the run's --seq-len); past the trained length, all but learned positions"},
+    {"evaluation", "position-loss", 0, FlagKind::String, "", "--eval-only: write the validation loss at each position of a window to this CSV (position,loss)", "FILE"},
     {"evaluation", "sample-only", 0, FlagKind::Switch, "false", "generate from the checkpoint in --out, without training"},
-    {"output", "out", 'o', FlagKind::String, "out", "folder for model.ckpt, log.csv and loss.svg", "DIR"},
+    {"output", "out", 'o', FlagKind::String, "out", "folder for model.ckpt, log.csv and loss.svg (with --plot: the SVG file to write)", "DIR"},
     {"output", "resume", 0, FlagKind::Switch, "false", "continue the run saved in --out exactly where it stopped"},
     {"output", "export-llmc", 0, FlagKind::String, "", "at the end, also write the model as an llm.c model file (GPT-2's switches only)", "FILE"},
     {"output", "export-dtype", 0, FlagKind::String, "", "the values in --export-llmc: fp32 (version 3) or bf16 (version 5, what llm.c's GPU trainer reads); default: --dtype", "TYPE"},
     {"output", "profile", 0, FlagKind::Switch, "false", "at the end, print where a step's time went, op by op (forward and backward)"},
     {"output", "stop-after", 0, FlagKind::Int, "0", "end this session after that step, saving a checkpoint to --resume from (0: run to --steps)"},
+    {"plot", "plot", 0, FlagKind::String, "", "draw the log.csv of these run folders (comma-separated) on one chart, written to --out, and exit; an item FILE.csv is a table x,y (e.g. --position-loss's) drawn as a line", "DIRS"},
+    {"plot", "labels", 0, FlagKind::String, "", "--plot: the runs' names in the legend, comma-separated (default: the folders' names); with --plot-x, runs of one name are one line (a sweep's seeds)", "NAMES"},
+    {"plot", "plot-loss", 0, FlagKind::String, "train", "--plot: which loss to draw against the step: train or val", "WHICH"},
+    {"plot", "plot-x", 0, FlagKind::String, "", "--plot: instead, each run's final loss against this setting of its checkpoint (e.g. lr)", "SETTING"},
+    {"plot", "x-values", 0, FlagKind::String, "", "--plot-x: the runs' x values, comma-separated, instead of their checkpoints' settings", "XS"},
+    {"plot", "log-x", 0, FlagKind::Switch, "false", "--plot: a logarithmic x axis (for swept rates)"},
 };
 
 // Flags that may differ when a run is resumed; every other training flag must match the checkpoint.
 static const char* kChangeableOnResume[] = {"steps", "threads", "eval-every", "eval-batches", "sample-every",
                                             "sample-len", "prompt", "temperature", "top-k", "out", "resume",
                                             "stop-after", "profile", "export-llmc", "export-dtype", "tokenizer-file",
-                                            "kernels"};
+                                            "kernels", "spike-z", "skip-spikes", "eval-only", "eval-seq-len",
+                                            "position-loss"};
 // Flags that describe the model: a checkpoint decides them on --resume and --sample-only, and an llm.c
 // file (--init-from) decides the sizes and switches (the first ten).
 static const char* kModelFlags[] = {"vocab-size", "preset", "n-layer", "n-head", "n-embd", "max-seq-len", "pos", "norm", "tie", "bias",
@@ -105,6 +119,17 @@ void check_flags(const Flags& f) {
     for (const char* n : {"eval-every", "eval-batches", "sample-every", "sample-len", "top-k", "stop-after"})
         require(f.get_int(n) >= 0, std::string("--") + n + " must be 0 or more, got " + f.value_text(n));
     require(f.get_float("temperature") >= 0, "--temperature must be 0 or more, got " + f.value_text("temperature"));
+    require(f.get_int("spike-window") >= 1, "--spike-window must be at least 1, got " + f.value_text("spike-window"));
+    require(f.get_float("spike-z") > 0, "--spike-z must be greater than 0, got " + f.value_text("spike-z"));
+    require(f.get_float("skip-spikes") >= 0, "--skip-spikes must be 0 (off) or more, got " + f.value_text("skip-spikes"));
+    require(f.get_int("eval-seq-len") >= 0, "--eval-seq-len must be 0 or more, got " + f.value_text("eval-seq-len"));
+    for (const char* n : {"eval-seq-len", "position-loss"})
+        require(!f.given(n) || f.get_switch("eval-only"), std::string("--") + n + " needs --eval-only");
+    require(!(f.get_switch("eval-only") && f.get_switch("sample-only")), "--eval-only and --sample-only exclude each other");
+    for (const char* n : {"labels", "plot-loss", "plot-x", "x-values", "log-x"})
+        require(!f.given(n) || f.given("plot"), std::string("--") + n + " needs --plot DIRS");
+    const std::string plot_loss = f.get_string("plot-loss");
+    require(plot_loss == "train" || plot_loss == "val", "unknown --plot-loss '" + plot_loss + "' (expected train or val)");
     std::string tok = f.get_string("tokenizer");
     require(tok == "bytes" || tok == "bpe", "unknown --tokenizer '" + tok + "' (expected bytes or bpe)");
     require(f.get_int("vocab-size") >= 0, "--vocab-size must be 0 (the default) or more, got " + f.value_text("vocab-size"));

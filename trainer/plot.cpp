@@ -62,8 +62,27 @@ struct Axis {
     double lo, hi;               // data values at the two ends
     double pixel_lo, pixel_hi;   // where they land in the picture
     std::vector<double> ticks;
-    double to_pixel(double v) const { return pixel_lo + (v - lo) / (hi - lo) * (pixel_hi - pixel_lo); }
+    bool log = false;            // lo, hi and ticks are values; pixels follow their log10
+    double to_pixel(double v) const {
+        if (log) return pixel_lo + std::log10(v / lo) / std::log10(hi / lo) * (pixel_hi - pixel_lo);
+        return pixel_lo + (v - lo) / (hi - lo) * (pixel_hi - pixel_lo);
+    }
 };
+
+// A logarithmic axis over [lo, hi] (both > 0): from the power of ten at or below lo to the one at or
+// above hi, with ticks at every power, and at 2 and 5 times each when the span is under two decades.
+Axis make_log_axis(double lo, double hi, double pixel_lo, double pixel_hi) {
+    double first = std::floor(std::log10(lo) + 1e-9), last = std::ceil(std::log10(hi) - 1e-9);
+    if (last <= first) last = first + 1;
+    Axis axis;
+    axis.log = true;
+    for (double e = first; e <= last; ++e)
+        for (double m : {1.0, 2.0, 5.0})
+            if (m == 1 || (last - first < 2 && e < last)) axis.ticks.push_back(m * std::pow(10.0, e));
+    axis.lo = axis.ticks.front(), axis.hi = axis.ticks.back();
+    axis.pixel_lo = pixel_lo, axis.pixel_hi = pixel_hi;
+    return axis;
+}
 
 // An axis over the values in [lo, hi], widened by `margin` (a fraction of the span) on both sides
 // and then out to the nearest ticks.
@@ -111,16 +130,24 @@ std::string line(double x1, double y1, double x2, double y2, const char* color, 
            "\" stroke=\"" + color + "\" stroke-width=\"" + fmt(width, 1) + "\"/>\n";
 }
 
+// A tick's label: as many decimals as the spacing needs, or on a log axis the shortest form (0.001).
+std::string tick_label(const Axis& axis, double t) {
+    if (!axis.log) return fmt(t, decimals_for(axis.ticks.size() > 1 ? axis.ticks[1] - axis.ticks[0] : 1));
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%g", t);
+    return buffer;
+}
+
 // Grid lines, tick labels and axis names.
-std::string draw_axes(const Axis& x, const Axis& y) {
+std::string draw_axes(const Axis& x, const Axis& y, const std::string& x_label = "step",
+                      const std::string& y_label = "loss") {
     std::string out;
     const double left = x.pixel_lo, right = x.pixel_hi, bottom = y.pixel_lo, top = y.pixel_hi;
-    int x_decimals = decimals_for(x.ticks.size() > 1 ? x.ticks[1] - x.ticks[0] : 1);
     int y_decimals = decimals_for(y.ticks.size() > 1 ? y.ticks[1] - y.ticks[0] : 1);
     for (double t : x.ticks) {
         double px = x.to_pixel(t);
         out += line(px, top, px, bottom, "#e4e4e4", 1);
-        out += text(px, bottom + 18, fmt(t, x_decimals), "middle", 12);
+        out += text(px, bottom + 18, tick_label(x, t), "middle", 12);
     }
     for (double t : y.ticks) {
         double py = y.to_pixel(t);
@@ -129,8 +156,8 @@ std::string draw_axes(const Axis& x, const Axis& y) {
     }
     out += "<rect x=\"" + fmt(left, 1) + "\" y=\"" + fmt(top, 1) + "\" width=\"" + fmt(right - left, 1) + "\" height=\"" +
            fmt(bottom - top, 1) + "\" fill=\"none\" stroke=\"#444444\" stroke-width=\"1\"/>\n";
-    out += text((left + right) / 2, kHeight - 12, "step", "middle", 13);
-    out += text(18, (top + bottom) / 2, "loss", "middle", 13,
+    out += text((left + right) / 2, kHeight - 12, x_label, "middle", 13);
+    out += text(18, (top + bottom) / 2, y_label, "middle", 13,
                 (" transform=\"rotate(-90 18 " + fmt((top + bottom) / 2, 1) + ")\"").c_str());
     return out;
 }
@@ -178,6 +205,93 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
     }
     if (ticks.size() < 2) ticks.push_back(ticks.back() + spacing);
     return ticks;
+}
+
+namespace {
+
+// Ten distinguishable colours (matplotlib's "tab10").
+const char* kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
+std::string svg_head(const std::string& title) {
+    std::string svg = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+    svg += "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"" + fmt(kWidth, 0) + "\" height=\"" +
+           fmt(kHeight, 0) + "\" viewBox=\"0 0 " + fmt(kWidth, 0) + " " + fmt(kHeight, 0) +
+           "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n";
+    svg += "<rect x=\"0\" y=\"0\" width=\"" + fmt(kWidth, 0) + "\" height=\"" + fmt(kHeight, 0) + "\" fill=\"white\"/>\n";
+    return svg + text(kWidth / 2, 26, title, "middle", 16, " font-weight=\"bold\"");
+}
+
+// A cross of two strokes centred on (x, y).
+std::string cross(double x, double y, const char* color) {
+    return line(x - 5, y - 5, x + 5, y + 5, color, 2) + line(x - 5, y + 5, x + 5, y - 5, color, 2);
+}
+
+// The legend of chart_svg: a line sample (and a cross for a diverged run) and the label, per series.
+std::string chart_legend(const std::vector<ChartSeries>& series, double right, double top) {
+    size_t longest = 0;
+    std::vector<std::string> names;
+    for (const ChartSeries& s : series) {
+        names.push_back(s.label + (s.diverged_x.empty() ? "" : " (diverged)"));
+        longest = std::max(longest, names.back().size());
+    }
+    const double width = std::min(40.0 + 7.5 * (double)longest, right - kLeft - 20), x = right - width - 6;
+    double y = top + 20;
+    std::string out = "<rect x=\"" + fmt(x - 4, 1) + "\" y=\"" + fmt(y - 12, 1) + "\" width=\"" + fmt(width, 1) +
+                      "\" height=\"" + fmt(18.0 * (double)series.size() + 4, 1) +
+                      "\" fill=\"white\" fill-opacity=\"0.9\" stroke=\"#cccccc\" stroke-width=\"1\"/>\n";
+    for (size_t i = 0; i < series.size() && y < kHeight - kBottom; ++i, y += 18) {
+        const char* color = kPalette[i % 10];
+        out += line(x + 2, y, x + 26, y, color, 2);
+        if (!series[i].diverged_x.empty()) out += cross(x + 14, y, color);
+        out += text(x + 32, y + 4, names[i], "start", 12);
+    }
+    return out;
+}
+
+// The mean y of each run of equal x in sorted points: a sweep's line through its seeds' means.
+Points mean_by_x(const Points& points) {
+    Points means;
+    for (size_t i = 0; i < points.size();) {
+        size_t j = i;
+        double sum = 0;
+        for (; j < points.size() && points[j].first == points[i].first; ++j) sum += points[j].second;
+        means.push_back({points[i].first, sum / (double)(j - i)});
+        i = j;
+    }
+    return means;
+}
+
+}  // namespace
+
+std::string chart_svg(const std::vector<ChartSeries>& series, const ChartOptions& o) {
+    std::vector<Points> drawn;  // each series' points that can be drawn on these axes
+    double x_lo = INFINITY, x_hi = -INFINITY, y_lo = INFINITY, y_hi = -INFINITY;
+    auto widen_x = [&](double x) { x_lo = std::min(x_lo, x), x_hi = std::max(x_hi, x); };
+    for (const ChartSeries& s : series) {
+        drawn.emplace_back();
+        for (const auto& p : s.points)
+            if (plottable(p.first) && plottable(p.second) && (!o.log_x || p.first > 0)) drawn.back().push_back(p);
+        for (const auto& p : drawn.back()) widen_x(p.first), y_lo = std::min(y_lo, p.second), y_hi = std::max(y_hi, p.second);
+        for (double dx : s.diverged_x)
+            if (plottable(dx) && (!o.log_x || dx > 0)) widen_x(dx);
+    }
+    if (x_lo > x_hi) x_lo = o.log_x ? 1 : 0, x_hi = o.log_x ? 10 : 4;  // nothing to draw: empty axes
+    if (y_lo > y_hi) y_lo = 0, y_hi = 1;
+    Axis x = o.log_x ? make_log_axis(x_lo, x_hi, kLeft, kWidth - kRight) : make_axis(x_lo, x_hi, 0.0, kLeft, kWidth - kRight);
+    Axis y = make_axis(y_lo, y_hi, 0.05, kHeight - kBottom, kTop);
+
+    std::string svg = svg_head(o.title) + draw_axes(x, y, o.x_label, o.y_label);
+    for (size_t i = 0; i < series.size(); ++i) {
+        const char* color = kPalette[i % 10];
+        const Points path = o.dots ? mean_by_x(drawn[i]) : drawn[i];
+        if (path.size() > 1) svg += polyline(path, x, y, color, 1.8);
+        if (o.dots || drawn[i].size() == 1) svg += dots(drawn[i], x, y, color, 3.5);
+        for (double dx : series[i].diverged_x)
+            if (plottable(dx) && (!o.log_x || dx > 0)) svg += cross(x.to_pixel(dx), y.pixel_hi + 6, color);
+    }
+    if (!series.empty()) svg += chart_legend(series, x.pixel_hi, y.pixel_hi);
+    return svg + "</svg>\n";
 }
 
 std::string loss_svg(const std::vector<std::pair<int, double>>& train, const std::vector<std::pair<int, double>>& val,

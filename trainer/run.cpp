@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <utility>
@@ -246,29 +247,85 @@ void print_config_table(const Run& r) {
     std::fflush(stdout);
 }
 
+// ---- --eval-only
+
+void evaluate_saved(Run& r) {
+    const int T = r.flags.get_int("eval-seq-len") ? r.flags.get_int("eval-seq-len") : r.T;
+    require(T <= r.config.max_seq_len || r.config.pos != nn::PosScheme::learned,
+            "--eval-seq-len " + std::to_string(T) + " is past the model's " + std::to_string(r.config.max_seq_len) +
+                " positions: a learned position table has no rows beyond them (sinusoidal, relative, rope, alibi "
+                "and none have no such limit)");
+    check_token_ids(r.data.val, r.config.vocab_size, r.data.val_source);
+    // A window longer than the split would silently be evaluated as the split's length.
+    require(r.data.val.size() > (size_t)T, "--eval-seq-len " + std::to_string(T) + " needs more than " +
+                                                std::to_string(T) + " tokens of validation data; " + r.data.val_source +
+                                                " has " + std::to_string(r.data.val.size()));
+    EvalWindows windows(r.data.val, r.B, T, r.data.val_source);
+    const EvalStats s = evaluate(*r.model, windows, r.flags.get_int("eval-batches"));
+    std::printf("%s after step %lld, at sequence length %d (trained at %s) on %s:\n", r.ckpt_path.c_str(),
+                (long long)r.saved->info().step, T, r.setting("seq-len").c_str(), r.data.val_source.c_str());
+    std::printf("%s\nmax |logit| %.4g, mean log-sum-exp %.4g, max attention logit %.4g\n",
+                val_report(s.loss, r.optimum).c_str(), s.max_abs_logit, s.mean_lse, s.max_attn_logit);
+    const std::string path = r.flags.get_string("position-loss");
+    if (path.empty()) return;
+    std::string csv = "position,loss\n";
+    for (size_t t = 0; t < s.position_loss.size(); ++t) csv += std::to_string(t) + "," + fmt("%.6f", s.position_loss[t]) + "\n";
+    write_file_atomic(path, csv);
+    std::printf("wrote %s (the loss at each of %zu positions)\n", path.c_str(), s.position_loss.size());
+}
+
 // ---- 5. the loop's checkpoints, log and reports
 
 void save(Run& r, int64_t completed) {
     r.info.step = completed;
+    r.info.spike_window = r.spikes->to_text();
     save_checkpoint(r.ckpt_path, r.info, *r.model, r.optimizer.get(), r.loader.get());
     write_logs(r.out_dir, r.rows, r.plot_title, r.optimum);
 }
 
-void log_step(Run& r, double loss, double lr, double norm, double ms) {
+StepEvent detect_spike(Run& r, double loss, double norm) {
+    r.spike_scores = r.spikes->score(loss, norm);
+    r.spikes->push(loss, norm);
+    const double skip = r.setting_float("skip-spikes");
+    if (skip > 0 && r.spike_scores.above(skip)) return StepEvent::spike_skipped;
+    return r.spike_scores.above(r.setting_float("spike-z")) ? StepEvent::spike : StepEvent::none;
+}
+
+void log_step(Run& r, double loss, double lr, double norm, double ms, StepEvent event) {
     if (r.step > r.start_step) r.time_in_steps += ms, ++r.timed_steps;  // the first step warms caches up
     const double avg_ms = r.timed_steps ? r.time_in_steps / (double)r.timed_steps : ms;
-    std::printf("step %*lld/%lld | loss %.4f | lr %.2e | norm %6.3f | %6.0f ms | %7.0f tok/s | %5.1f GFLOP/s | eta %s\n",
+    std::printf("step %*lld/%lld | loss %.4f | lr %.2e | norm %6.3f | %6.0f ms | %7.0f tok/s | %5.1f GFLOP/s | eta %s",
                 (int)std::to_string(r.steps).size(), (long long)r.step + 1, (long long)r.steps, loss, lr, norm, ms,
                 (double)r.tokens_per_step / ms * 1000, r.flops_per_step / ms / 1e6,
                 duration(avg_ms / 1000 * (double)(r.steps - r.step - 1)).c_str());
-    r.rows.push_back({r.step + 1, loss, NAN, lr, norm, ms});
+    if (event != StepEvent::none)
+        std::printf(" | spike: z loss %.1f, norm %.1f%s", r.spike_scores.loss_z, r.spike_scores.norm_z,
+                    event == StepEvent::spike_skipped ? ", update skipped" : "");
+    std::printf("\n");
+    LogRow row{r.step + 1, loss, NAN, lr, norm, ms};
+    row.event = event;
+    r.rows.push_back(row);
+}
+
+// The L2 norm of a group's parameters, all of them as one vector (0 for an empty group).
+static double group_norm(const optim::ParamGroup& group) {
+    double sum = 0;
+    for (const auto& np : group.params) {
+        const ag::real* p = np.second.data();
+        for (int64_t i = 0; i < np.second.numel(); ++i) sum += (double)p[i] * (double)p[i];
+    }
+    return std::sqrt(sum);
 }
 
 void maybe_evaluate(Run& r, bool last) {
     const int every = r.flags.get_int("eval-every");
     if (!((every && (r.step + 1) % every == 0) || last)) return;
-    r.last_val = evaluate(*r.model, *r.val_windows, r.flags.get_int("eval-batches"));
-    r.rows.back().val_loss = r.last_val;
+    const EvalStats stats = evaluate(*r.model, *r.val_windows, r.flags.get_int("eval-batches"));
+    r.last_val = stats.loss;
+    LogRow& row = r.rows.back();
+    row.val_loss = stats.loss;
+    row.decay_norm = group_norm(r.optimizer->groups()[0]), row.no_decay_norm = group_norm(r.optimizer->groups()[1]);
+    row.max_logit = stats.max_abs_logit, row.mean_lse = stats.mean_lse, row.max_attn_logit = stats.max_attn_logit;
     std::printf("step %lld: %s\n", (long long)r.step + 1, val_report(r.last_val, r.optimum).c_str());
     save(r, r.step + 1);
 }

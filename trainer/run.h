@@ -18,6 +18,7 @@
 #include "inputs.h"
 #include "logs.h"
 #include "options.h"
+#include "spikes.h"
 
 namespace train {
 
@@ -26,7 +27,7 @@ struct Run {
     // 1. flags, and the saved run that decides the model (--resume; --sample-only without --init-from)
     Flags flags{kFlags};
     std::string out_dir, ckpt_path, init_from;
-    bool resume = false, sample_only = false;
+    bool resume = false, sample_only = false, eval_only = false;
     std::unique_ptr<CheckpointReader> saved;
     uint64_t seed = 0;
     int B = 0, T = 0;
@@ -52,6 +53,7 @@ struct Run {
     std::unique_ptr<optim::AdamW> optimizer;
     optim::Schedule schedule;
     double grad_clip = 0;
+    std::unique_ptr<SpikeDetector> spikes;  // on --resume, with the saved run's window
 
     // 5. the loop
     int64_t start_step = 0, step = 0;  // step: the one under way, then the steps completed
@@ -62,10 +64,11 @@ struct Run {
     double time_in_steps = 0;  // ms, over the timed steps: all but the first, which warms caches up
     int64_t timed_steps = 0;
     int bad_in_a_row = 0;  // steps skipped in a row for a loss or gradient that was not finite
+    SpikeScores spike_scores;  // the step's, for its line
 
-    // A training setting: on --resume the saved run's, unless given again.
+    // A training setting: on --resume and --eval-only the saved run's, unless given again.
     std::string setting(const char* name) const {
-        return resume && !flags.given(name) && saved->info().settings.count(name) ? saved->info().settings.at(name)
+        return (resume || eval_only) && !flags.given(name) && saved->info().settings.count(name) ? saved->info().settings.at(name)
                                                                                   : flags.value_text(name);
     }
     // As numbers. Flags were checked when they were given, so a setting that does not parse is the
@@ -108,13 +111,22 @@ void open_outputs(Run& r);
 // The table printed before the first step: data, model, batch, optimizer, precision, output.
 void print_config_table(const Run& r);
 
+// --eval-only: the saved model's validation loss at --eval-seq-len, what eval.h measures of its logits,
+// and --position-loss's CSV.
+void evaluate_saved(Run& r);
+
 // 5. The checkpoint after `completed` steps, and the log up to it.
 void save(Run& r, int64_t completed);
 
-// The step's line and its row of the log.
-void log_step(Run& r, double loss, double lr, double norm, double ms);
+// The spike detector's verdict on a finite step (scored, then added to the window): none, spike, or
+// spike_skipped when --skip-spikes says its update is not to be applied.
+StepEvent detect_spike(Run& r, double loss, double norm);
 
-// Every --eval-every steps, and after the last: the validation loss, and a checkpoint.
+// The step's line and its row of the log.
+void log_step(Run& r, double loss, double lr, double norm, double ms, StepEvent event);
+
+// Every --eval-every steps, and after the last: the validation loss and the model's measurements (log.h),
+// and a checkpoint.
 void maybe_evaluate(Run& r, bool last);
 
 // Every --sample-every steps, and after the last: a sample of text.

@@ -83,6 +83,25 @@ TEST_CASE("decays(): 2-D and up are decayed, 1-D never", "[optim][groups]") {
     CHECK_THROWS_AS(optim::param_groups(with_undefined), std::invalid_argument);
 }
 
+TEST_CASE("decay_all: every parameter in the decay group, the 1-D ones too, and decayed", "[optim][groups]") {
+    Tensor w = param({2, 2}, {1, -2, 4, 8});
+    Tensor ln = param({2}, {1, 2});
+    auto groups = optim::param_groups({{"w", w}, {"ln.weight", ln}, {"w_again", w}}, 0.25, true);
+    REQUIRE(groups.size() == 2);
+    REQUIRE(groups[0].params.size() == 2);  // the tied weight still once
+    CHECK(groups[0].params[1].first == "ln.weight");
+    CHECK(groups[1].params.empty());
+
+    // Zero gradient, lr*wd = 1/8: both shrink to 7/8; under the 2-D rule the gain would stay.
+    optim::AdamW opt(groups);
+    opt.zero_grad();
+    w.grad_buffer();
+    ln.grad_buffer();
+    opt.step(0.5);
+    CHECK(values(ln) == std::vector<real>{0.875f, 1.75f});
+    CHECK(values(w) == std::vector<real>{0.875f, -1.75f, 3.5f, 7});
+}
+
 TEST_CASE("a tied weight is one parameter: grouped, decayed and updated once", "[optim][groups]") {
     Tensor wte = param({2, 2}, {1.5, -3, 0.75, 8});
     Tensor ln = param({2}, {1, 1});

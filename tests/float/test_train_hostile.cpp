@@ -171,7 +171,7 @@ TEST_CASE("hostile 6: log.csv on --resume with huge and non-numeric losses", "[c
     for (const char* row : {"1,abc,,0.001,1,5", "1,0.5,,0.001,1", "x,0.5,,0.001,1,5", "1,0.5,nan,0.001,1,5"}) {
         write_text(run + "/log.csv", header + row + "\n");
         expect_error(run_train_confined("--resume --steps 4 --out " + run),
-                     "'" + run + "/log.csv' line 2 is not a row step,train_loss,val_loss,lr,grad_norm,ms of numbers");
+                     "'" + run + "/log.csv' line 2 is not a row step,train_loss,val_loss,lr,grad_norm,ms,event,");
     }
 }
 

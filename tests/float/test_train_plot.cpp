@@ -1,5 +1,6 @@
 // The loss plot: well-formed SVG, both curves, everything inside the picture, odd inputs survive.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -163,4 +164,47 @@ TEST_CASE("plot: ticks are round numbers that cover the range", "[train][plot]")
     CHECK(small[1] == Approx(0.52));
     CHECK(small.back() >= 0.571);
     CHECK(small.size() <= 8);
+}
+
+TEST_CASE("chart: one line per run, a legend, a log x axis, crosses for diverged runs", "[train][plot]") {
+    std::vector<ChartSeries> series(3);
+    series[0].label = "pre-LN";
+    series[1].label = "post-LN";
+    series[2].label = "sandwich";
+    for (double lr : {1e-4, 3e-4, 1e-3, 3e-3}) {
+        series[0].points.push_back({lr, 2.0 - lr * 100});
+        series[1].points.push_back({lr, 2.1 - lr * 50});
+    }
+    series[2].points = {{1e-4, 1.9}};
+    series[2].diverged_x = {3e-3, 1e-2};
+    ChartOptions o;
+    o.log_x = true, o.dots = true, o.x_label = "lr", o.title = "final loss against lr";
+    const std::string svg = chart_svg(series, o);
+    CHECK(check_balanced(svg).empty());
+    check_inside(svg);
+    CHECK(count(svg, "<polyline") == 2);                 // the single-point series is a dot only
+    CHECK(count(svg, "<circle") == 9);                   // every point is a dot
+    CHECK(count(svg, ">pre-LN</text>") == 1);            // the legend
+    CHECK(count(svg, ">post-LN</text>") == 1);
+    CHECK(count(svg, ">sandwich (diverged)</text>") == 1);
+    CHECK(count(svg, "<line") >= 2 * 3);                 // two crosses on the plot, one in the legend
+    for (const char* tick : {">0.0001</text>", ">0.001</text>", ">0.01</text>"}) CHECK(count(svg, tick) == 1);
+    CHECK(count(svg, ">lr</text>") == 1);
+
+    // seeds at one x: the line goes through their mean, a dot for each
+    std::vector<ChartSeries> seeds(1);
+    seeds[0].label = "3 seeds";
+    seeds[0].points = {{1, 2.0}, {1, 2.2}, {2, 1.0}, {2, 1.4}};
+    ChartOptions sweep;
+    sweep.dots = true;
+    const std::string s = chart_svg(seeds, sweep);
+    const std::vector<std::string> lines = attribute_values(s, "points");
+    REQUIRE(lines.size() == 1);
+    CHECK(std::count(lines[0].begin(), lines[0].end(), ',') == 2);  // two points, not four
+    CHECK(count(s, "<circle") == 4);
+
+    // against the step: lines only; empty input still gives a picture
+    ChartOptions steps;
+    CHECK(count(chart_svg(series, steps), "<circle") == 1);  // only the single point is a dot
+    CHECK(check_balanced(chart_svg({}, steps)).empty());
 }
