@@ -87,7 +87,7 @@ void adamw_range(real* p, const real* g, real* m, real* v, int64_t begin, int64_
         m[i] = c.beta1 * m[i] + (1 - c.beta1) * gi;          // running mean of g
         v[i] = c.beta2 * v[i] + (1 - c.beta2) * gi * gi;     // running mean of g^2
         real m_hat = m[i] / c.bias1;                           // bias-corrected
-        real v_hat = v[i];
+        real v_hat = v[i] / c.bias2;
         p[i] -= c.lr * (m_hat / (std::sqrt(v_hat) + c.eps) + c.wd * p[i]);
     }
 #endif
