@@ -147,8 +147,8 @@ TEST_CASE("pointwise passes at 1, 3, 5, 7 threads", "[threads]") {
 
 TEST_CASE("AdamW's parts and clipping's blocks at 1, 3, 5, 7 threads", "[threads][optim]") {
     // Several blocks of kThreadsMin and an odd tail: parts start at rounded multiples of 16.
-    const int64_t n = 3 * kThreadsMin + 1001;
-    auto run = [n](optim::AdamWConfig config) {
+    constexpr int64_t n = 3 * kThreadsMin + 1001;
+    auto run = [](optim::AdamWConfig config) {
         Tensor w = random({n / 7, 7}, 15).requires_grad_(), b = random({n % 1000 + 3}, 16).requires_grad_();
         if (config.bf16_params) {
             for (Tensor* t : {&w, &b})
