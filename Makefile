@@ -1,6 +1,14 @@
 # make          build everything: the library and ./train (from trainer/main.cpp)
 # make test     build and run every test (needs Catch2 v2: apt-get install catch2)
-# make clean    remove build/, build-san/ and ./train
+# make clean    remove build/, build-san/, build-x86-64-v2/, build-x86-64-v3/ and ./train
+#
+# PORTABLE=x86-64-v2 or PORTABLE=x86-64-v3
+#                with any of the above: build into build-x86-64-v2/ (or -v3/) with that -march in place
+#                of -march=native, so the kernels take the paths a CPU without AVX-512 runs: v2 (SSE4.2,
+#                no AVX) the scalar loops, v3 the AVX2 and FMA ones. `make test` builds the library and
+#                the float tests both ways too and runs them after the native suite (the double build
+#                compiles the scalar loops but has no float tests). On 2 cores each extra build takes
+#                about 1.5 minutes and its run about 1, so the two add some 5 minutes to `make test`.
 #
 # SANITIZE=1     with any of the above: build everything (library, train, tests) with AddressSanitizer
 #                and UndefinedBehaviorSanitizer into build-san/ (the trainer is build-san/train, which
@@ -23,6 +31,15 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-o
 override CXXFLAGS += $(SAN_FLAGS)
 override LDFLAGS  += $(SAN_FLAGS)
 BUILD    := build-san
+TRAIN    := $(BUILD)/train
+else ifneq ($(PORTABLE),)
+ifeq ($(filter x86-64-v2 x86-64-v3,$(PORTABLE)),)
+$(error PORTABLE=$(PORTABLE): expected x86-64-v2 or x86-64-v3)
+endif
+# The same flags with this -march in place of any other: no AVX-512 kernel is compiled (nor, with v2,
+# any AVX one).
+override CXXFLAGS := $(filter-out -march=%,$(CXXFLAGS)) -march=$(PORTABLE)
+BUILD    := build-$(PORTABLE)
 TRAIN    := $(BUILD)/train
 # GCC 12 warns that std::regex's own code (inside Catch2's main) may use an uninitialised
 # std::function under the sanitizers: a false positive in the library header, not in our code.
@@ -88,9 +105,17 @@ $(TEST_F64): $(TEST_F64_SRC:%.cpp=$(BUILD)/f64/%.o) $(BUILD)/catch_main.o $(LIB_
 $(TEST_F32): $(TEST_F32_SRC:%.cpp=$(BUILD)/f32/%.o) $(BUILD)/catch_main.o $(LIB_F32)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDFLAGS)
 
+# The native suite, then (unless this is already a PORTABLE or SANITIZE build) the float tests of the
+# two portable builds, all counted in one summary line.
+# Only on x86-64, and v3 only on a CPU that runs it (AVX2 and FMA).
+ifeq ($(PORTABLE)$(SANITIZE)$(filter-out x86_64,$(shell uname -m)),)
+PORTABLE_LEVELS := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && echo x86-64-v3) x86-64-v2
+endif
+
 test: check-catch2
 	@$(MAKE) --no-print-directory $(TRAIN) $(TEST_F64) $(TEST_F32)
-	@tests/run.sh $(TEST_F64) $(TEST_F32)
+	@$(foreach p,$(PORTABLE_LEVELS),$(MAKE) --no-print-directory PORTABLE=$(p) build-$(p)/train build-$(p)/tests_float &&) true
+	@tests/run.sh $(TEST_F64) $(TEST_F32) $(foreach p,$(PORTABLE_LEVELS),build-$(p)/tests_float)
 
 # ---- make bench: build and run bench/bench.cpp (kernels against this machine's measured limits)
 .PHONY: bench
@@ -101,6 +126,6 @@ bench: $(BUILD)/bench
 	$(BUILD)/bench
 
 clean:
-	rm -rf build build-san train
+	rm -rf build build-san build-x86-64-v2 build-x86-64-v3 train
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../../autograd/ops.h"
+#include "../../nn/gpt.h"
 
 using namespace ag;
 
@@ -246,5 +247,43 @@ TEST_CASE("tiers: causal attention with bf16 operands multiplies the probabiliti
             }
         }
         set_kernels(Kernels::fast);
+    }
+}
+
+// The same paths at the level a user sees (a second test of each, independent of the op-level ones):
+// the whole GPT's loss and every parameter's gradient in the two tiers, with gradients accumulated over
+// two micro-batches (linear's weight gradient added to one already there), logits past the caches (the
+// cross-entropy's streamed path) and a sequence longer than one key block of the fused attention.
+TEST_CASE("tiers: a whole GPT's gradients, accumulated over two micro-batches, logits past the caches", "[tiers][nn]") {
+    nn::GPTConfig c;
+    c.vocab_size = 16411;  // B * T * vocab floats: past the caches (and not a multiple of 16)
+    c.max_seq_len = 80;    // past one key block of the fused attention
+    c.n_layer = 2;
+    c.n_head = 2;
+    c.n_embd = 32;
+    const int B = 2, T = 80;
+    REQUIRE((int64_t)B * T * c.vocab_size > kPastCaches);
+    std::vector<Result> tiers;
+    for (Kernels tier : {Kernels::reference, Kernels::fast}) {
+        set_kernels(tier);
+        nn::GPT model(c, 5);
+        Result r;
+        for (int micro = 0; micro < 2; ++micro) {  // no zero_grad between: the second adds to the first
+            std::vector<int> ids(B * T), targets(B * T);
+            for (int i = 0; i < B * T; ++i)
+                ids[i] = (i * 7919 + micro * 31) % c.vocab_size, targets[i] = (i * 104729 + micro) % c.vocab_size;
+            Tensor loss = model.forward(ids, B, T, targets).loss;
+            loss.backward();
+            r.out.push_back(loss.item());
+        }
+        for (auto& p : model.parameters()) r.grads.push_back(values(p.second.grad()));
+        tiers.push_back(r);
+    }
+    set_kernels(Kernels::fast);
+    CHECK(relative_error(tiers[1].out, tiers[0].out) <= 2e-5);
+    REQUIRE(tiers[1].grads.size() == tiers[0].grads.size());
+    for (size_t k = 0; k < tiers[0].grads.size(); ++k) {
+        INFO("parameter " << k);
+        CHECK(relative_error(tiers[1].grads[k], tiers[0].grads[k]) <= 1e-4);
     }
 }
