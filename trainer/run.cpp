@@ -248,10 +248,19 @@ void print_config_table(const Run& r) {
 
 // ---- 5. the loop's checkpoints, log and reports
 
+volatile std::sig_atomic_t g_saving = 0;
+
 void save(Run& r, int64_t completed) {
     r.info.step = completed;
-    save_checkpoint(r.ckpt_path, r.info, *r.model, r.optimizer.get(), r.loader.get());
-    write_logs(r.out_dir, r.rows, r.plot_title, r.optimum);
+    g_saving = 1;
+    try {
+        save_checkpoint(r.ckpt_path, r.info, *r.model, r.optimizer.get(), r.loader.get());
+        write_logs(r.out_dir, r.rows, r.plot_title, r.optimum);
+    } catch (...) {
+        g_saving = 0;
+        throw;
+    }
+    g_saving = 0;
 }
 
 void log_step(Run& r, double loss, double lr, double norm, double ms) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cmath>
+#include <csignal>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -110,6 +111,10 @@ void print_config_table(const Run& r);
 
 // 5. The checkpoint after `completed` steps, and the log up to it.
 void save(Run& r, int64_t completed);
+
+// True while save() writes the checkpoint and the log: main's Ctrl-C handler lets a second Ctrl-C
+// stop the run at once, except then, so that two quick Ctrl-Cs still end with the newest checkpoint.
+extern volatile std::sig_atomic_t g_saving;
 
 // The step's line and its row of the log.
 void log_step(Run& r, double loss, double lr, double norm, double ms);
