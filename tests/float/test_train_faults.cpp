@@ -171,8 +171,9 @@ TEST_CASE("faults: Ctrl-C twice still leaves a valid checkpoint", "[cli][faults]
     // A fresh run: the first Ctrl-C asks it to save and stop, the second comes while it saves. The
     // save finishes: there is a checkpoint, though the run had none before.
     pid_t pid = start_train(args + " --steps 100000 --out " + run);
-    while (access((run + "/log.csv").c_str(), F_OK) != 0)  // written just before training starts
+    for (int i = 0; i < 12000 && access((run + "/log.csv").c_str(), F_OK) != 0; ++i)  // written just before training
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    REQUIRE(access((run + "/log.csv").c_str(), F_OK) == 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a step or so
     kill(pid, SIGINT);
     if (wait_for_save(pid, run)) {
