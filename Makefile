@@ -1,6 +1,13 @@
 # make          build everything: the library and ./train (from trainer/main.cpp)
 # make test     build and run every test (needs Catch2 v2: apt-get install catch2)
-# make clean    remove build/, build-san/, build-x86-64-v2/, build-x86-64-v3/ and ./train
+# make clean    remove build/, build-san/, build-fuzz/, build-x86-64-v2/, build-x86-64-v3/ and ./train
+# make fuzz     build the fuzz targets (fuzz/*.cpp: one per reader of untrusted bytes) with clang's
+#               libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer into build-fuzz/, and run
+#               each for FUZZ_SECONDS (default 60) from its seeds (fuzz/seeds/<target>/ plus files a short
+#               ./train run makes), one after another. A crash, sanitizer report, uncaught exception
+#               other than the one-line error, hang (-timeout) or allocation out of proportion
+#               (-rss_limit_mb, -malloc_limit_mb) is a finding: the input lands in build-fuzz/findings/.
+#               Needs clang++ and libclang-rt-14-dev. FUZZ_TARGETS=name... runs only those.
 #
 # PORTABLE=x86-64-v2 or PORTABLE=x86-64-v3
 #                with any of the above: build into build-x86-64-v2/ (or -v3/) with that -march in place
@@ -126,6 +133,41 @@ bench: $(BUILD)/bench
 	$(BUILD)/bench
 
 clean:
-	rm -rf build build-san build-x86-64-v2 build-x86-64-v3 train
+	rm -rf build build-san build-fuzz build-x86-64-v2 build-x86-64-v3 train
+
+# ---- make fuzz (see the header). The library is compiled for the fuzzers with coverage
+# instrumentation (-fsanitize=fuzzer-no-link); each target links libFuzzer's main.
+FUZZ_CXX      ?= clang++
+FUZZ_SECONDS  ?= 60
+FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g
+# -Wno-pass-failed: at -O1 clang does not vectorize the loops marked "omp simd" and says so for each.
+FUZZ_CXXFLAGS := -std=c++17 -O1 -fopenmp -Wall -Wextra -Wno-pass-failed $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_ALL      := $(patsubst fuzz/%.cpp,%,$(wildcard fuzz/fuzz_*.cpp))
+FUZZ_TARGETS  ?= $(FUZZ_ALL)
+FUZZ_LIB      := build-fuzz/libgpt.a
+
+.PHONY: fuzz check-fuzzer fuzz-build
+check-fuzzer:
+	@echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' | \
+	  $(FUZZ_CXX) -fsanitize=fuzzer -x c++ - -o /dev/null >/dev/null 2>&1 || \
+	  { echo "error: make fuzz needs clang++ with libFuzzer ($(FUZZ_CXX) -fsanitize=fuzzer does not link); install them with: sudo apt-get install clang libclang-rt-14-dev"; exit 1; }
+
+build-fuzz/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ_LIB): $(LIB_SRC:%.cpp=build-fuzz/obj/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+build-fuzz/fuzz_%: build-fuzz/obj/fuzz/fuzz_%.o $(FUZZ_LIB)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer $^ -o $@ -fopenmp
+
+fuzz-build: check-fuzzer
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=build-fuzz/%) $(TRAIN)
+
+fuzz: fuzz-build
+	@fuzz/run.sh $(FUZZ_SECONDS) ./$(TRAIN) $(FUZZ_TARGETS)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find build-fuzz -name '*.d' 2>/dev/null)

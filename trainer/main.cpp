@@ -132,11 +132,16 @@ static void make_optimizer(Run& r) {
 
 // ---- 5. the loop
 
-// Ctrl-C: finish the current step, save, and stop. A second Ctrl-C stops at once.
+// Ctrl-C: finish the current step, save, and stop. A second Ctrl-C stops at once (by the default
+// action, so the shell sees a SIGINT), unless a save is under way: that save finishes, then the run
+// stops. Either way the checkpoint on disk is a whole one (files.h: temporary name, then rename).
 static volatile std::sig_atomic_t g_interrupted = 0;
 static void on_interrupt(int) {
+    if (g_interrupted && !g_saving) {
+        std::signal(SIGINT, SIG_DFL);
+        std::raise(SIGINT);
+    }
     g_interrupted = 1;
-    std::signal(SIGINT, SIG_DFL);
 }
 
 // Forward and backward over `accumulation` micro-batches, gradients adding up in .grad; the mean loss.
@@ -294,6 +299,9 @@ static std::string printable(const std::string& message) {
 
 int main(int argc, char** argv) {
     ag::flush_denormals_to_zero();  // before any OpenMP thread starts: they inherit it (see kernels.h)
+    // A file growing past the size limit (ulimit -f) would kill us with SIGXFSZ; ignored, the write
+    // fails with EFBIG instead and the run ends in the one-line error, the old files untouched.
+    std::signal(SIGXFSZ, SIG_IGN);
     try {
         return run(argc, argv);
     } catch (const std::exception& e) {

@@ -276,11 +276,20 @@ void evaluate_saved(Run& r) {
 
 // ---- 5. the loop's checkpoints, log and reports
 
+volatile std::sig_atomic_t g_saving = 0;
+
 void save(Run& r, int64_t completed) {
     r.info.step = completed;
     r.info.spike_window = r.spikes->to_text();
-    save_checkpoint(r.ckpt_path, r.info, *r.model, r.optimizer.get(), r.loader.get());
-    write_logs(r.out_dir, r.rows, r.plot_title, r.optimum);
+    g_saving = 1;
+    try {
+        save_checkpoint(r.ckpt_path, r.info, *r.model, r.optimizer.get(), r.loader.get());
+        write_logs(r.out_dir, r.rows, r.plot_title, r.optimum);
+    } catch (...) {
+        g_saving = 0;
+        throw;
+    }
+    g_saving = 0;
 }
 
 StepEvent detect_spike(Run& r, double loss, double norm) {

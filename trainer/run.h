@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cmath>
+#include <csignal>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -121,6 +122,10 @@ void save(Run& r, int64_t completed);
 // The spike detector's verdict on a finite step (scored, then added to the window): none, spike, or
 // spike_skipped when --skip-spikes says its update is not to be applied.
 StepEvent detect_spike(Run& r, double loss, double norm);
+
+// True while save() writes the checkpoint and the log: main's Ctrl-C handler lets a second Ctrl-C
+// stop the run at once, except then, so that two quick Ctrl-Cs still end with the newest checkpoint.
+extern volatile std::sig_atomic_t g_saving;
 
 // The step's line and its row of the log.
 void log_step(Run& r, double loss, double lr, double norm, double ms, StepEvent event);
