@@ -133,7 +133,7 @@ void fill_zeros(real* x, int64_t n);
 void flush_denormals_to_zero(bool on = true);
 
 // Attention's softmax over a row of a score tile, in place: s_j = e^(s_j - shift) for j < n, and the
-// sum of the new values (in 16 float lanes: a tile row is at most 64 values). Same exp as above.
+// sum of the new values (in 16 float lanes). Same exp as above.
 real exp_shifted_row(real* s, int64_t n, real shift);
 
 }  // namespace ag
