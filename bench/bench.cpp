@@ -782,6 +782,38 @@ void step_tokens(const nn::GPTConfig& config, int B, int T, std::vector<int>& id
     }
 }
 
+// A model, its AdamW and a fixed batch. step() is one training step as ./train takes it: zero_grad,
+// forward, backward, the gradient norm (in bf16 the pass that also rounds the gradients), clipping to
+// 1, AdamW (in bf16 with master weights).
+struct StepRunner {
+    nn::GPT model;
+    ag::NamedTensors params;
+    optim::AdamW opt;
+    std::vector<int> ids, targets;
+    int B, T;
+    bool bf16;
+    StepRunner(const nn::GPTConfig& config, int B_, int T_, Dtype dtype = Dtype::fp32)
+        : model(config, 1), params(in_dtype(model, dtype).parameters()), opt(optim::param_groups(params), adamw(dtype)),
+          B(B_), T(T_), bf16(dtype == Dtype::bf16) {
+        step_tokens(config, B, T, ids, targets);
+    }
+    void step() {
+        opt.zero_grad();
+        model.forward(ids, B, T, targets).loss.backward();
+        const double norm = bf16 ? optim::round_grads_to_bf16(params) : optim::grad_norm(params);
+        opt.step(1e-4, optim::clip_factor(norm, 1.0));
+    }
+    static nn::GPT& in_dtype(nn::GPT& m, Dtype d) {
+        m.set_dtype(d);
+        return m;
+    }
+    static optim::AdamWConfig adamw(Dtype d) {
+        optim::AdamWConfig c;
+        c.bf16_params = d == Dtype::bf16;
+        return c;
+    }
+};
+
 void bench_step(const char* what, const nn::GPTConfig& config, int B, int T, int reps, double peak) {
     // Start from a process holding no freed memory (the allocator's cache, and what the C library keeps
     // after earlier sections freed it), so that the growth is this model's.
@@ -790,25 +822,16 @@ void bench_step(const char* what, const nn::GPTConfig& config, int B, int T, int
     malloc_trim(0);
 #endif
     double rss_before = resident_mb();
-    nn::GPT model(config, 1);
-    ag::NamedTensors params = model.parameters();
-    optim::AdamW opt(optim::param_groups(params));
-    std::vector<int> ids, targets;
-    step_tokens(config, B, T, ids, targets);
-    auto step = [&] {
-        opt.zero_grad();
-        model.forward(ids, B, T, targets).loss.backward();
-        opt.step(1e-4, optim::clip_factor(optim::grad_norm(params), 1.0));  // as ./train clips
-    };
-    step();  // warm up: the first step allocates gradients, moments and the allocator's cache
+    StepRunner run(config, B, T);
+    run.step();  // warm up: the first step allocates gradients, moments and the allocator's cache
     std::vector<double> ms;
     for (int r = 0; r < reps; ++r) {
         double t0 = now_seconds();
-        step();
+        run.step();
         ms.push_back(1000 * (now_seconds() - t0));
     }
     Stats s = stats_of(ms);
-    double n = (double)model.num_parameters();
+    double n = (double)run.model.num_parameters();
     double flops = (6.0 * n + 12.0 * config.n_layer * config.n_embd * T) * B * T;
     std::printf("| %-26s | %9.1f M | %10.1f | %-25s | %9.0f | %6.1f%% | %7.0f MB (%5.0f MB state)   |\n", what,
                 n / 1e6, flops / 1e9, fmt("%7.1f (%.1f-%.1f)", s.median, s.min, s.max).c_str(),
@@ -823,34 +846,17 @@ void bench_step(const char* what, const nn::GPTConfig& config, int B, int T, int
 void bench_step_pair(const char* what, const nn::GPTConfig& config, int B, int T, int reps, double fma_peak,
                      double bf16_peak) {
     release_cached_memory();
-    nn::GPT fp32(config, 1), bf16(config, 1);
-    bf16.set_dtype(Dtype::bf16);
-    ag::NamedTensors p32 = fp32.parameters(), p16 = bf16.parameters();
-    optim::AdamWConfig mixed;
-    mixed.bf16_params = true;
-    optim::AdamW opt32(optim::param_groups(p32)), opt16(optim::param_groups(p16), mixed);
-    std::vector<int> ids, targets;
-    step_tokens(config, B, T, ids, targets);
-    auto step32 = [&] {
-        opt32.zero_grad();
-        fp32.forward(ids, B, T, targets).loss.backward();
-        opt32.step(1e-4, optim::clip_factor(optim::grad_norm(p32), 1.0));
-    };
-    auto step16 = [&] {
-        opt16.zero_grad();
-        bf16.forward(ids, B, T, targets).loss.backward();
-        opt16.step(1e-4, optim::clip_factor(optim::round_grads_to_bf16(p16), 1.0));
-    };
-    step32(), step16();  // warm up
+    StepRunner fp32(config, B, T), bf16(config, B, T, Dtype::bf16);
+    fp32.step(), bf16.step();  // warm up
     std::vector<double> ms32, ms16;
     for (int r = 0; r < reps; ++r) {
         double t0 = now_seconds();
-        step32();
+        fp32.step();
         double t1 = now_seconds();
-        step16();
+        bf16.step();
         ms32.push_back(1000 * (t1 - t0)), ms16.push_back(1000 * (now_seconds() - t1));
     }
-    const double n = (double)fp32.num_parameters();
+    const double n = (double)fp32.model.num_parameters();
     const double flops = (6.0 * n + 12.0 * config.n_layer * config.n_embd * T) * B * T;
     for (int k = 0; k < 2; ++k) {
         Stats st = stats_of(k == 0 ? ms32 : ms16);
@@ -909,24 +915,15 @@ void bench_scaling(int max_threads) {
     for (int t = 1; t < max_threads; t *= 2) counts.push_back(t);
     counts.push_back(max_threads);
     release_cached_memory();
-    nn::GPT model(gpt2, 1);
-    ag::NamedTensors params = model.parameters();
-    optim::AdamW opt(optim::param_groups(params));
-    std::vector<int> ids, targets;
-    step_tokens(gpt2, B, T, ids, targets);
-    auto step = [&] {
-        opt.zero_grad();
-        model.forward(ids, B, T, targets).loss.backward();
-        opt.step(1e-4, optim::clip_factor(optim::grad_norm(params), 1.0));
-    };
+    StepRunner run(gpt2, B, T);
     double one = 0;
     for (int t : counts) {
         omp_set_num_threads(t);
-        step();  // warm up at this thread count (the allocator's cache, the threads themselves)
+        run.step();  // warm up at this thread count (the allocator's cache, the threads themselves)
         std::vector<double> ms;
         for (int r = 0; r < reps; ++r) {
             double t0 = now_seconds();
-            step();
+            run.step();
             ms.push_back(1000 * (now_seconds() - t0));
         }
         Stats s = stats_of(ms);

@@ -153,7 +153,7 @@ void head_forward(const Head& hd, const real* Q, const real* K, const real* V, r
     }
 }
 
-// Forward of one head with bf16 operands, the same outputs as head_forward from
+// Forward of one head with bf16 operands: O and lse as head_forward makes them, but with
 //   P = softmax(S) exactly, row by row,   O = round_bf16(P * Z) round_bf16(V)
 // kStripRows queries at a time: S (nr, keys) for every key the strip's last query sees, each row's
 // max, sum and lse over its own keys, the row normalised (and dropped out), its future set to 0, then

@@ -1,4 +1,4 @@
-// The trainer's measurements for experiments (issue 17): --eval-only at another length and the loss
+// The trainer's measurements the experiments use: --eval-only at another length and the loss
 // per position, log.csv's evaluation columns, the spike detector (marking, skipping, exact on
 // --resume) and --decay-all. Runs ./train from the repository root on tiny models, as test_train_cli.
 #include <catch2/catch.hpp>
