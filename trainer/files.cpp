@@ -2,13 +2,17 @@
 
 #include "files.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "error.h"
 
@@ -109,9 +113,37 @@ std::string read_file(const std::string& path, bool allow_empty) {
     return bytes;
 }
 
+namespace {
+
+// A writer killed mid-write (SIGKILL, a power cut) leaves its "<name>.tmp.<pid>" behind. Before writing
+// <name> again, remove the ones whose process is gone (kill(pid, 0) says no such process). A pid that
+// was reused by a live process keeps its file: harmless, and gone at a later write.
+void remove_stale_temps(const std::string& path) {
+    const std::string dir = parent_dir(path);
+    const size_t slash = path.find_last_of('/');
+    const std::string prefix = (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp.";
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return;  // the open below reports what is wrong with the folder
+    std::vector<std::string> stale;
+    while (const dirent* e = ::readdir(d)) {
+        const std::string name = e->d_name;
+        if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+        const std::string digits = name.substr(prefix.size());
+        if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+        const long pid = std::stol(digits);
+        if (pid <= 0 || pid == (long)::getpid()) continue;
+        if (::kill((pid_t)pid, 0) != 0 && errno == ESRCH) stale.push_back(name);
+    }
+    ::closedir(d);
+    for (const std::string& name : stale) (void)::unlink(join_path(dir, name).c_str());
+}
+
+}  // namespace
+
 // The temporary name is in the target's folder (rename is only atomic within one file system) and
 // carries our pid, so two processes writing the same target do not trample each other's temp file.
 AtomicFile::AtomicFile(const std::string& path) : path_(path), temp_(path + ".tmp." + std::to_string((long)::getpid())) {
+    remove_stale_temps(path_);
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd_ < 0) fail_errno("write", path_);
 }

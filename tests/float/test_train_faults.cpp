@@ -52,17 +52,23 @@ int wait_for(pid_t pid) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-// True once the folder holds a checkpoint's temporary file (model.ckpt.tmp.<pid>): a save is under way.
-bool saving(const std::string& dir) {
-    for (const std::string& name : list_dir(dir))
-        if (name.rfind("model.ckpt.tmp.", 0) == 0) return true;
-    return false;
+// True once the folder holds the process's checkpoint temporary file (model.ckpt.tmp.<pid>): its save
+// is under way.
+bool saving(const std::string& dir, pid_t pid) {
+    return access((dir + "/model.ckpt.tmp." + std::to_string((long)pid)).c_str(), F_OK) == 0;
+}
+
+// The checkpoint temporary files in a folder, of any process.
+int temp_files(const std::string& dir) {
+    int n = 0;
+    for (const std::string& name : list_dir(dir)) n += name.rfind("model.ckpt.tmp.", 0) == 0;
+    return n;
 }
 
 // Polls until a save starts (or the process ends, or 60 s pass); true if it saw one.
 bool wait_for_save(pid_t pid, const std::string& dir) {
     for (int i = 0; i < 600000; ++i) {
-        if (saving(dir)) return true;
+        if (saving(dir, pid)) return true;
         if (waitpid(pid, nullptr, WNOHANG) == pid) return false;  // reaped: the caller must not wait again
         std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
@@ -104,19 +110,20 @@ TEST_CASE("faults: SIGKILL in the middle of a checkpoint leaves the previous one
         const bool saw = wait_for_save(pid, run);
         if (saw) {
             std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
-            killed_mid_save += saving(run);
+            killed_mid_save += saving(run, pid);
             kill(pid, SIGKILL);
             CHECK(wait_for(pid) == 128 + SIGKILL);
         }
         const int64_t after = checkpoint_step(run + "/model.ckpt");
         CHECK(after >= before);
         CHECK(after <= before + 1);  // killed during the first save: the old step or the new one
-        for (const std::string& name : list_dir(run))  // a killed writer's temporary file is all it leaves
-            if (name.rfind("model.ckpt.tmp.", 0) == 0) REQUIRE(unlink((run + "/" + name).c_str()) == 0);
+        // a killed writer's temporary file is all it leaves, and the next save removes it
+        CHECK(temp_files(run) <= 1);
     }
     INFO("kills that landed inside a save: " << killed_mid_save);
     CHECK(killed_mid_save > 0);  // the polling saw the temporary file, so the kill came inside a save
     check_resumable(run);
+    CHECK(temp_files(run) == 0);
 }
 
 TEST_CASE("faults: a full disk (file size limit) is the one-line error, and the old checkpoint is kept",
@@ -137,7 +144,7 @@ TEST_CASE("faults: a full disk (file size limit) is the one-line error, and the 
     CHECK_THAT(r.output, Catch::Matchers::EndsWith("\nerror: cannot write '" + run + "/model.ckpt': File too large\n"));
     CHECK(r.output.find("error:") == r.output.rfind("error:"));  // one error line
     CHECK(read_file(run + "/model.ckpt") == old);
-    CHECK(!saving(run));  // the temporary file is removed
+    CHECK(temp_files(run) == 0);  // the temporary file is removed
     check_resumable(run);
 }
 

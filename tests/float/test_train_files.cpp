@@ -3,8 +3,10 @@
 #include <dirent.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -39,6 +41,25 @@ TEST_CASE("files: read_file returns the bytes, or says what is wrong", "[train][
         chmod(path.c_str(), 0);
         CHECK(error_of([&] { read_file(path); }) == "cannot read '" + path + "': Permission denied");
     }
+}
+
+TEST_CASE("files: an atomic write removes the temporary files that killed writers of the same file left",
+          "[train][files]") {
+    TempDir tmp;
+    pid_t child = fork();  // a pid that is surely gone once reaped
+    REQUIRE(child >= 0);
+    if (child == 0) _exit(0);
+    REQUIRE(waitpid(child, nullptr, 0) == child);
+    const std::string dead = std::to_string((long)child);
+    for (const std::string& name : std::vector<std::string>{"a.txt.tmp." + dead, "a.txt.tmp.1", "a.txt.tmp.x1", "b.txt.tmp." + dead})
+        write_text(tmp / name, "left behind");
+    write_file_atomic(tmp / "a.txt", "new");
+    std::vector<std::string> names = list_dir(tmp.path);
+    std::sort(names.begin(), names.end());
+    // gone: a.txt's temp of the dead process; kept: a live process's (pid 1), a name that is not
+    // ours, another file's
+    CHECK(names == std::vector<std::string>{"a.txt", "a.txt.tmp.1", "a.txt.tmp.x1", "b.txt.tmp." + dead});
+    CHECK(read_file(tmp / "a.txt") == "new");
 }
 
 TEST_CASE("files: read_file refuses what is not a regular file, at once (a device, a FIFO)", "[train][files]") {
