@@ -30,6 +30,8 @@
 #endif
 
 #include "../autograd/bf16.h"
+#include "../autograd/fast/kernels.h"
+#include "../autograd/parallel.h"
 #include "optim.h"
 
 namespace optim {
@@ -102,8 +104,10 @@ struct Bf16Update {
 
 // Elements [begin, end) in chunks that stay in L1: the fp32 weights (the master copy, or the bf16
 // values copied into `work`) go through the same update as fp32 parameters, then are rounded into p.
+// With the master copy, p is only written here; a tensor past the caches gets its rounded values by
+// streaming stores (`stream`), which skip reading p's old lines into the cache first.
 void adamw_range_bf16(real* p, const real* g, real* m, real* v, int64_t begin, int64_t end,
-                      const AdamWCoefficients& c, const Bf16Update& u) {
+                      const AdamWCoefficients& c, const Bf16Update& u, bool stream) {
     constexpr int64_t kChunk = 1024;
     alignas(64) real work[kChunk];
     for (int64_t i = begin; i < end; i += kChunk) {
@@ -111,7 +115,11 @@ void adamw_range_bf16(real* p, const real* g, real* m, real* v, int64_t begin, i
         real* w = u.master ? u.master + i : work;
         if (!u.master) std::copy(p + i, p + i + n, work);
         adamw_range(w, g + i, m + i, v + i, 0, n, c);
-        if (u.master || !u.stochastic) {
+        if (u.master && stream) {
+#pragma omp simd
+            for (int64_t j = 0; j < n; ++j) work[j] = ag::round_bf16(w[j]);
+            ag::stream_copy(p + i, work, n);
+        } else if (u.master || !u.stochastic) {
 #pragma omp simd
             for (int64_t j = 0; j < n; ++j) p[i + j] = ag::round_bf16(w[j]);
         } else {
@@ -127,15 +135,17 @@ void adamw_range_bf16(real* p, const real* g, real* m, real* v, int64_t begin, i
 // With bf16 parameters (u non-null) each part goes through adamw_range_bf16.
 void adamw_update(real* p, const real* g, real* m, real* v, int64_t n, const AdamWCoefficients& c,
                   const Bf16Update* u) {
+    const bool stream = ag::past_caches(n * (int64_t)sizeof(real));
 #pragma omp parallel if (ag::worth_threads(n))
     {
         const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
         const int64_t part = (n / nt + 15) / 16 * 16;
         const int64_t begin = std::min(n, t * part), end = t == nt - 1 ? n : std::min(n, (t + 1) * part);
         if (u)
-            adamw_range_bf16(p, g, m, v, begin, end, c, *u);
+            adamw_range_bf16(p, g, m, v, begin, end, c, *u, stream);
         else
             adamw_range(p, g, m, v, begin, end, c);
+        if (stream) ag::stream_fence();  // the streamed values are in memory before the next op reads them
     }
 }
 

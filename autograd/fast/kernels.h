@@ -109,7 +109,8 @@ void scale_into(const real* src, real u, real* dst, int64_t n, bool accumulate);
 // store skips that read and the caches (docs/performance.md has the measured gain). The next reader
 // then finds the output in memory, not in a cache, so only tensors past the caches use them:
 // layernorm's and GELU's outputs and new gradients, cross-entropy's gradient, same-shape binary ops'
-// outputs and new gradients (the residual add), and zeroed gradient buffers.
+// outputs and new gradients (the residual add), zeroed gradient buffers, and the bf16 weights
+// AdamW rounds from its master copy.
 // stream_copy writes n values computed into src (a row in L1) to dst; stream_fence orders the calling
 // thread's streaming stores before its later writes: each thread calls it at the end of its share,
 // before another thread may read the output.
