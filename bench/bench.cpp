@@ -637,6 +637,7 @@ void bench_add(const char* shape, int64_t n, const Machine& m) {
 // The optimizer's passes over GPT-2 small's 124M parameters (its 148 tensors, as ./train has them),
 // with gradients as after a backward:
 //   AdamW step                reads p, g, m, v, writes p, m, v: 28 bytes per parameter
+//   AdamW step, bf16 master   reads the master copy, g, m, v, writes them (not g) and p: 32 bytes
 //   clip_grad_norm, measure   reads g: 4 bytes (max_norm <= 0: the norm only)
 //   clip_grad_norm, clip      reads g, then reads and writes g (scaling): 12 bytes
 //   zero_grad                 writes g: 4 bytes (Tensor::zero_grad on each parameter: the eager zeroing;
@@ -650,8 +651,14 @@ void bench_optimizer(const std::set<std::string>& want, const Machine& m) {
     for (const auto& np : params) fill(np.second.grad_buffer(), np.second.numel(), 1e-3);
     const std::string shape = "GPT-2 124M, " + std::to_string(params.size()) + " tensors";
     const double values = (double)n;
-    if (want.count("adamw"))
+    if (want.count("adamw")) {
         bench_memory_bound("AdamW step", shape, 28 * values, 16 * values, [&] { opt.step(1e-4); }, m);
+        // --dtype bf16's update: the fp32 master copy is updated and rounded into the parameter
+        optim::AdamWConfig c;
+        c.bf16_params = true;
+        optim::AdamW bf16(optim::param_groups(params), c);
+        bench_memory_bound("AdamW step, bf16 master", shape, 32 * values, 20 * values, [&] { bf16.step(1e-4); }, m);
+    }
     if (want.count("clip")) {
         bench_memory_bound("clip_grad_norm: norm only", shape, 4 * values, 4 * values,
                            [&] { optim::clip_grad_norm(params, 0); }, m);
@@ -705,11 +712,12 @@ void bench_memory_kernels(const std::set<std::string>& want, const Machine& m, S
                 "out, made while a row is in cache; bwd: nothing to move), GELU 20 per value (fwd: x in, y out; "
                 "bwd: x, dy in, dx out, written over dy), add 20 per value (fwd: a, b in, y out; bwd: dy in, db out; "
                 "dy's buffer becomes da), AdamW 28 per parameter "
-                "(p, g, m, v in; p, m, v out), clip 4 (norm) + 8 (scale), zero_grad 4. \"of bw\" is of the "
+                "(p, g, m, v in; p, m, v out; with bf16 master weights 32: master, g, m, v in; master, m, v, "
+                "p out), clip 4 (norm) + 8 (scale), zero_grad 4. \"of bw\" is of the "
                 "bandwidth limit above (\"bw\"). A kernel that stores into lines it has not read also reads them "
                 "first (read for ownership), which its count leaves out, unless it streams them: zero_grad and memcpy "
                 "do on large buffers (the C library's memset and memcpy), and so do layernorm, GELU, cross-entropy and add "
-                "past the caches (over 8 MB). \"of memcpy\" is "
+                "past the caches (over 8 MB), as does AdamW for p with bf16 master weights. \"of memcpy\" is "
                 "of a memcpy moving the same bytes on the same threads.\n");
 }
 
