@@ -62,9 +62,8 @@ TEST_CASE("data: the last 10% of the tokens is the validation split", "[train][d
 }
 
 TEST_CASE("data: load_text_data splits a file or takes a separate validation file", "[train][data]") {
-    char dir[] = "/tmp/test_train_data.XXXXXX";
-    REQUIRE(mkdtemp(dir) != nullptr);
-    std::string input = join_path(dir, "in.txt"), val = join_path(dir, "val.txt"), empty = join_path(dir, "empty.txt");
+    TempDir dir;
+    std::string input = dir / "in.txt", val = dir / "val.txt", empty = dir / "empty.txt";
     write_file_atomic(input, std::string(100, 'a') + std::string(10, 'b') + std::string(10, 'c'));
     write_file_atomic(val, "xyz");
     write_file_atomic(empty, "");
@@ -83,7 +82,6 @@ TEST_CASE("data: load_text_data splits a file or takes a separate validation fil
     CHECK(error_of([&] { load_text_data(empty, "", tok); }) == "'" + empty + "' is empty");
     CHECK(error_of([&] { load_text_data(input, input + ".nope", tok); }) ==
           "cannot read '" + input + ".nope': No such file or directory");
-    std::system(("rm -rf '" + std::string(dir) + "'").c_str());
 }
 
 TEST_CASE("data: random windows start anywhere in [0, n-T-1] and targets are shifted by one", "[train][data]") {
