@@ -117,7 +117,9 @@ namespace {
 
 // A writer killed mid-write (SIGKILL, a power cut) leaves its "<name>.tmp.<pid>" behind. Before writing
 // <name> again, remove the ones whose process is gone (kill(pid, 0) says no such process). A pid that
-// was reused by a live process keeps its file: harmless, and gone at a later write.
+// was reused by a live process keeps its file: harmless, and gone at a later write. (A writer on
+// another machine sharing the folder would look gone too: one target written from two machines at
+// once is not supported.)
 void remove_stale_temps(const std::string& path) {
     const std::string dir = parent_dir(path);
     const size_t slash = path.find_last_of('/');
