@@ -240,12 +240,12 @@ TEST_CASE("bf16 AdamW: with master weights, the parameter is the fp32 AdamW's we
     // 4096 values, and a tensor past the caches (over 8 MB, not a whole number of AdamW's chunks),
     // whose rounded values are written by streaming stores
     for (int64_t n : {int64_t(4096), int64_t((8 << 20) / 4 + 80)}) {
-        OneParam big(n, 3), big32(n, 3);
-        optim::AdamW bf(big.groups, bf16_config(true, true)), fp(big32.groups);
+        OneParam in_bf16(n, 3), in_fp32(n, 3);
+        optim::AdamW bf(in_bf16.groups, bf16_config(true, true)), fp(in_fp32.groups);
         for (int step = 0; step < 3; ++step) {
             bf.step(1e-3), fp.step(1e-3);
             INFO("n " << n << ", step " << step);
-            CHECK(not_rounded(big, big32) == 0);
+            CHECK(not_rounded(in_bf16, in_fp32) == 0);
         }
     }
     OneParam a(4096, 1), b(4096, 1);

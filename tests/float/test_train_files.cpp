@@ -51,8 +51,8 @@ TEST_CASE("files: an atomic write removes the temporary files that killed writer
     if (child == 0) _exit(0);
     REQUIRE(waitpid(child, nullptr, 0) == child);
     const std::string dead = std::to_string((long)child);
-    for (const std::string& name : std::vector<std::string>{"a.txt.tmp." + dead, "a.txt.tmp.1", "a.txt.tmp.x1", "b.txt.tmp." + dead})
-        write_text(tmp / name, "left behind");
+    const std::vector<std::string> left = {"a.txt.tmp." + dead, "a.txt.tmp.1", "a.txt.tmp.x1", "b.txt.tmp." + dead};
+    for (const std::string& name : left) write_text(tmp / name, "left behind");
     write_file_atomic(tmp / "a.txt", "new");
     std::vector<std::string> names = list_dir(tmp.path);
     std::sort(names.begin(), names.end());
