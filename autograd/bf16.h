@@ -97,6 +97,15 @@ inline uint32_t sr_random(uint64_t key, uint64_t element) {
     return hash32(hash32((uint32_t)element ^ lo) + hi + (uint32_t)(element >> 32) * 0x9E3779B9u);
 }
 
+// dst[i] = round_bf16(src[i]) for n values on the calling thread (dst may be src): for the tuned ops
+// that round their output, or the gradient they read, a piece at a time (`stored`, ops.h).
+inline void round_bf16_span(const float* src, float* dst, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) dst[i] = round_bf16(src[i]);
+}
+inline void round_bf16_span(const double* src, double* dst, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = round_bf16(src[i]);
+}
 // x[i] = round_bf16(x[i]) for n values, in place; threaded for a large n.
 void round_bf16_inplace(real* x, int64_t n);
 // dst[i] = round_bf16(src[i]) (dst may be src).

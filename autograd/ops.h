@@ -23,11 +23,18 @@ void set_kernels(Kernels k);  // default: fast
 Kernels kernels();
 const char* kernels_name(Kernels k);  // "reference" or "fast"
 
+// ---- the precision an output is stored in. The ops whose outputs a model stores (add, gelu, linear,
+// layernorm) take it as their last argument, `stored`: with Dtype::bf16 the op is exactly
+// round_bf16(op(...)) (below): its output rounded to the nearest bf16, and on the way back the gradient
+// arriving at it rounded too. The reference tier computes it that way, as two ops; the tuned tier
+// rounds inside the op, as it writes the output and as it reads the gradient, which saves the two
+// passes over memory that round_bf16 would make.
+
 // ---- elementwise, with broadcasting (ops_pointwise.cpp)
 // Two shapes fit when they are equal, when one of them (leading 1s ignored) is a trailing part of the
 // other, e.g. (C) or (T, C) against (B, T, C), or when one is a single value. The output has the
 // larger shape; the smaller operand repeats, and its gradient is summed over the repeats.
-Tensor add(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, const Tensor& b, Dtype stored = Dtype::fp32);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
@@ -41,7 +48,7 @@ Tensor tanh(const Tensor& x);
 Tensor sqrt(const Tensor& x);
 Tensor pow(const Tensor& x, real p);  // x^p for a constant p
 Tensor relu(const Tensor& x);
-Tensor gelu(const Tensor& x);         // the tanh approximation used by GPT-2
+Tensor gelu(const Tensor& x, Dtype stored = Dtype::fp32);  // the tanh approximation used by GPT-2
 
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
@@ -65,8 +72,9 @@ inline Tensor operator/(real c, const Tensor& a) { return mul(pow(a, -1), c); }
 // dot product where it has one (gemm_bf16 in kernels.h); the result itself is fp32.
 Tensor matmul(const Tensor& a, const Tensor& b, Dtype inputs = Dtype::fp32);
 // x (..., K) @ W^T + bias -> (..., N), with W stored (N, K) as nn.Linear stores it; bias (N) or undefined.
-// The bias is added in fp32. `inputs` as for matmul.
-Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias = Tensor(), Dtype inputs = Dtype::fp32);
+// The bias is added in fp32. `inputs` as for matmul; `stored`, the output's precision, as above.
+Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias = Tensor(), Dtype inputs = Dtype::fp32,
+              Dtype stored = Dtype::fp32);
 
 // ---- precision (ops_precision.cpp)
 // x rounded to the nearest bf16 (bf16.h); backward stores the gradient rounded too: dx += round_bf16(dy).
@@ -98,7 +106,8 @@ Tensor log_softmax(const Tensor& x);  // over the last axis
 Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, int ignore_index = -1,
                      int64_t classes = -1);
 // (x - mean) / sqrt(var + eps) * gain + bias over the last axis: x (..., C), gain (C), bias (C) or undefined.
-Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real eps = 1e-5);
+Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real eps = 1e-5,
+                 Dtype stored = Dtype::fp32);
 // Rows of table (V, C) picked by ids: out has shape ids_shape + (C).
 Tensor embedding(const Tensor& table, const std::vector<int>& ids, const Shape& ids_shape);
 // Zero each value with probability p and scale the rest by 1 / (1 - p) (inverted dropout), drawing

@@ -32,6 +32,12 @@ AG_TWO_TIER_OPS
 }
 namespace fast {
 AG_TWO_TIER_OPS
+// The ops that also store their output in bf16 in their own pass (`stored`, ops.h). The reference tier
+// has no such argument: dispatch.cpp follows its op with round_bf16, which is what `stored` means.
+Tensor add(const Tensor& a, const Tensor& b, Dtype stored);
+Tensor gelu(const Tensor& x, Dtype stored);
+Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias, Dtype inputs, Dtype stored);
+Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real eps, Dtype stored);
 }
 }  // namespace ag
 

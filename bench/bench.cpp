@@ -977,6 +977,7 @@ int main(int argc, char** argv) {
     bool any_memory = false;
     for (const std::string& s : memory) any_memory = any_memory || want.count(s);
 
+    ag::flush_denormals_to_zero();  // as ./train runs (kernels.h), before OpenMP starts its threads
     const int threads = omp_get_max_threads();
     double t_start = now_seconds();
     std::printf("## make bench\n\n");

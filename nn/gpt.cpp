@@ -81,7 +81,7 @@ MLP::MLP(const GPTConfig& c, Rng& init, Rng& dropout_rng)
     add_module("dropout", dropout);
 }
 
-Tensor MLP::forward(const Tensor& x) const { return dropout.forward(c_proj.forward(store(gelu(c_fc.forward(x))))); }
+Tensor MLP::forward(const Tensor& x) const { return dropout.forward(c_proj.forward(gelu(c_fc.forward(x), dtype()))); }
 
 // ---------------------------------------------------------------------------------------------------
 // Attention
@@ -202,20 +202,21 @@ Block::Block(const GPTConfig& c, Rng& init, Rng& dropout_rng)
     }
 }
 
+// The residual sums, add(x, f(x), dtype()), are stored in the model's precision.
 Tensor Block::forward(const Tensor& x_in) const {
     Tensor x = x_in;
     switch (norm_) {
     case NormPlacement::post:  // x = LN(x + f(x))
-        x = ln_1.forward(store(x + attn.forward(x)));
-        x = ln_2.forward(store(x + mlp.forward(x)));
+        x = ln_1.forward(add(x, attn.forward(x), dtype()));
+        x = ln_2.forward(add(x, mlp.forward(x), dtype()));
         break;
     case NormPlacement::pre:  // x = x + f(LN(x))
-        x = store(x + attn.forward(ln_1.forward(x)));
-        x = store(x + mlp.forward(ln_2.forward(x)));
+        x = add(x, attn.forward(ln_1.forward(x)), dtype());
+        x = add(x, mlp.forward(ln_2.forward(x)), dtype());
         break;
     case NormPlacement::sandwich:  // x = x + LN_post(f(LN_pre(x)))
-        x = store(x + ln_1_post->forward(attn.forward(ln_1.forward(x))));
-        x = store(x + ln_2_post->forward(mlp.forward(ln_2.forward(x))));
+        x = add(x, ln_1_post->forward(attn.forward(ln_1.forward(x))), dtype());
+        x = add(x, ln_2_post->forward(mlp.forward(ln_2.forward(x))), dtype());
         break;
     }
     return x;
@@ -284,9 +285,9 @@ GPTOutput GPT::forward(const std::vector<int>& ids, int B, int T, const std::vec
     if (config_.pos == PosScheme::learned) {
         std::vector<int> positions(T);
         for (int t = 0; t < T; ++t) positions[t] = t;
-        x = store(x + wpe->forward(positions, {T}));  // (T, C) broadcast over B
+        x = add(x, wpe->forward(positions, {T}), dtype());  // (T, C) broadcast over B
     } else if (config_.pos == PosScheme::sinusoidal) {
-        x = store(x + sinusoidal_table(T, config_.n_embd));
+        x = add(x, sinusoidal_table(T, config_.n_embd), dtype());
     }
     x = emb_dropout_->forward(x);
 
@@ -294,7 +295,7 @@ GPTOutput GPT::forward(const std::vector<int>& ids, int B, int T, const std::vec
     if (ln_f) x = ln_f->forward(x);
 
     GPTOutput out;
-    out.logits = lm_head ? lm_head->forward(x) : store(linear(x, wte->weight, Tensor(), dtype()));  // (B, T, Vp)
+    out.logits = lm_head ? lm_head->forward(x) : linear(x, wte->weight, Tensor(), dtype(), dtype());  // (B, T, Vp)
     if (!targets.empty()) out.loss = cross_entropy(out.logits, targets, -1, config_.vocab_size);
     return out;
 }

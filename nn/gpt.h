@@ -68,7 +68,8 @@ struct GPTOutput {
 };
 
 // Mixed precision, set_dtype(Dtype::bf16) (module.h), is llm.c's train_gpt2.cu recipe, emulated: values
-// stay floats in memory, and the model rounds them to bf16 (store()) exactly where llm.c stores a bf16:
+// stay floats in memory, and the model rounds them to bf16 exactly where llm.c stores a bf16 (the ops
+// given dtype() as the precision they store in, and store() after the others):
 // the parameters; the embeddings' sum; the output of every LayerNorm, Linear, GELU, dropout and
 // attention; every residual sum; the logits. Each rounding rounds the gradient on its way back, so
 // the activations' gradients are bf16 too. What llm.c keeps in fp32 stays fp32: the matmuls' sums,

@@ -41,7 +41,8 @@ public:
     // The precision this module and its children compute in (ag::Dtype). Dtype::bf16 is llm.c's
     // mixed precision: the parameters are rounded to bf16 here, once (the optimizer keeps them so), the
     // matrix products multiply bf16 operands, and every activation a module hands on is rounded to
-    // bf16 by store(), with its gradient on the way back.
+    // bf16, with its gradient on the way back: by the op that makes it, given dtype() as the precision
+    // its output is stored in (`stored`, autograd/ops.h), or by store().
     void set_dtype(Dtype dtype);
     Dtype dtype() const { return dtype_; }
 
@@ -70,7 +71,7 @@ class Linear : public Module {
 public:
     Linear(int64_t in, int64_t out, bool bias, Rng& init, real init_std = 0.02);
     // (..., in) -> (..., out)
-    Tensor forward(const Tensor& x) const { return store(ag::linear(x, weight, bias, dtype())); }
+    Tensor forward(const Tensor& x) const { return ag::linear(x, weight, bias, dtype(), dtype()); }
     Tensor weight, bias;
 };
 
@@ -88,7 +89,7 @@ public:
 class LayerNorm : public Module {
 public:
     explicit LayerNorm(int64_t C, bool bias = true);
-    Tensor forward(const Tensor& x) const { return store(ag::layernorm(x, weight, bias, 1e-5)); }
+    Tensor forward(const Tensor& x) const { return ag::layernorm(x, weight, bias, 1e-5, dtype()); }
     Tensor weight, bias;
 };
 

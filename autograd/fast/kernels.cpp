@@ -17,6 +17,8 @@
 #include <omp.h>
 
 #include "simd.h"
+
+#include "../bf16.h"
 #if defined(__SSE__)
 #include <xmmintrin.h>  // _mm_getcsr, _mm_setcsr
 #endif
@@ -317,9 +319,10 @@ FLOAT_SIMD
 }
 }  // namespace
 
-void gelu_forward(const real* x, real* y, int64_t n) {
+void gelu_forward(const real* x, real* y, int64_t n, bool to_bf16) {
     in_pieces(n, x, nullptr, y, true, [=](int64_t begin, int64_t end, real* out, int64_t shift) {
         gelu_forward_span(x + begin, out + begin - shift, end - begin);
+        if (to_bf16) round_bf16_span(out + begin - shift, out + begin - shift, end - begin);  // still in L1
     });
 }
 
@@ -327,14 +330,17 @@ void gelu_forward(const real* x, real* y, int64_t n) {
 // itself (dx == dy: each value is read, then written, in place; no streaming). GELU'(x) is computed
 // again from x: a few vector instructions, cheaper than writing it to memory in forward and reading it
 // back.
-void gelu_backward(const real* x, const real* dy, real* dx, int64_t n, bool accumulate) {
+void gelu_backward(const real* x, const real* dy, real* dx, int64_t n, bool accumulate, bool dy_to_bf16) {
     const bool stream = !accumulate && dx != dy;
     in_pieces(n, x, dy, dx, stream, [=](int64_t begin, int64_t end, real* out, int64_t shift) {
         real* to = out + begin - shift;
+        const real* d = dy + begin;
+        alignas(64) real rounded[kPiece];
+        if (dy_to_bf16) round_bf16_span(d, rounded, end - begin), d = rounded;
         if (accumulate)
-            gelu_backward_span<true>(x + begin, dy + begin, to, end - begin);
+            gelu_backward_span<true>(x + begin, d, to, end - begin);
         else
-            gelu_backward_span<false>(x + begin, dy + begin, to, end - begin);
+            gelu_backward_span<false>(x + begin, d, to, end - begin);
     });
 }
 

@@ -72,8 +72,11 @@ bool gemm_bf16_amx_tiles();
 // gelu_backward adds into dx, or with accumulate = false stores into it (a new gradient buffer, or dy
 // itself: dx == dy computes in place).
 // Past the caches (parallel.h), y and a stored dx are written with streaming stores (see below).
-void gelu_forward(const real* x, real* y, int64_t n);
-void gelu_backward(const real* x, const real* dy, real* dx, int64_t n, bool accumulate = true);
+// For an output stored in bf16 (ops.h), to_bf16 rounds y as it is written, and dy_to_bf16 uses dy
+// rounded (dy itself is left as it is).
+void gelu_forward(const real* x, real* y, int64_t n, bool to_bf16 = false);
+void gelu_backward(const real* x, const real* dy, real* dx, int64_t n, bool accumulate = true,
+                   bool dy_to_bf16 = false);
 
 // Softmax rows, as cross-entropy needs them (one row of n logits at a time; the caller shares rows
 // between threads). In float, e^x comes from the same vectorisable exp as GELU's (relative error

@@ -7,6 +7,7 @@
 
 #include <stdexcept>
 
+#include "../bf16.h"
 #include "../op_helpers.h"
 #include "../tiers.h"
 #include "kernels.h"
@@ -58,26 +59,38 @@ Tensor matmul(const Tensor& a, const Tensor& b, Dtype inputs) {
     });
 }
 
-// x (..., K) @ W^T + bias -> (..., N); W is (N, K): one row of weights per output feature.
 Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias, Dtype inputs) {
+    return fast::linear(x, W, bias, inputs, Dtype::fp32);
+}
+
+// x (..., K) @ W^T + bias -> (..., N); W is (N, K): one row of weights per output feature. Stored in
+// bf16, y is rounded in the pass that adds the bias, and the gradient reaching y is used rounded: the
+// bf16 products round their operands anyway, and the bias's sum rounds each value it adds.
+Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias, Dtype inputs, Dtype stored) {
     const LinearShape shape = linear_shape(x, W, bias);
     const Shape out_shape = shape.out;
     const int64_t K = shape.K, N = shape.N, R = shape.R;  // R rows of input
+    const bool to_bf16 = stored == Dtype::bf16;
 
     Tensor out = Tensor::empty(out_shape);
     real* y = out.data();
     product(inputs, false, true, R, N, K, x.data(), W.data(), y, false);  // y (R, N) = x (R, K) @ W^T (K, N)
-    if (bias.defined()) {
-        const real* b = bias.data();
+    if (bias.defined() || to_bf16) {
+        const real* b = bias.defined() ? bias.data() : nullptr;
 #pragma omp parallel for if (worth_threads(R * N)) schedule(static)
-        for (int64_t r = 0; r < R; ++r)
-            for (int64_t n = 0; n < N; ++n) y[r * N + n] += b[n];
+        for (int64_t r = 0; r < R; ++r) {
+            real* yr = y + r * N;
+            if (b)
+                for (int64_t n = 0; n < N; ++n) yr[n] += b[n];
+            if (to_bf16) round_bf16_span(yr, yr, N);
+        }
     }
 
     return record(out, "linear", {x, W, bias}, [=](const Tensor& out) {
         // y = x W^T + b  =>  dx += dy W,  dW += dy^T x,  db += sum over rows of dy
         // (A gradient buffer that holds nothing yet is written, not added to: see grad_to_write.)
-        const real* dy = out.grad_buffer();
+        real* dy = out.grad_buffer();
+        if (to_bf16 && inputs != Dtype::bf16) round_bf16_inplace(dy, R * N);  // fp32 products: round first
         bool accumulate = true;
         if (x.requires_grad()) {
             real* dx = x.grad_to_write(accumulate);
@@ -94,7 +107,10 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias, Dtype inputs
                 int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
                 int64_t n0 = (N * t / nt) / 16 * 16, n1 = t == nt - 1 ? N : (N * (t + 1) / nt) / 16 * 16;
                 for (int64_t r = 0; r < R; ++r)
-                    for (int64_t n = n0; n < n1; ++n) db[n] += dy[r * N + n];
+                    if (to_bf16)
+                        for (int64_t n = n0; n < n1; ++n) db[n] += ag::round_bf16(dy[r * N + n]);
+                    else
+                        for (int64_t n = n0; n < n1; ++n) db[n] += dy[r * N + n];
             }
         }
     });

@@ -8,6 +8,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "../bf16.h"
 #include "../op_helpers.h"
 #include "../tiers.h"
 #include "kernels.h"
@@ -160,7 +161,14 @@ static real row_sum(int64_t n, Term term) {
 }
 
 Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real eps) {
+    return fast::layernorm(x, gain, bias, eps, Dtype::fp32);
+}
+
+// Stored in bf16, a row of y is rounded while it is in L1, and a row of dy is read through a rounded
+// copy (in L1 too).
+Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real eps, Dtype stored) {
     const int64_t C = layernorm_width(x, gain, bias), rows = x.numel() / C;
+    const bool to_bf16 = stored == Dtype::bf16;
     Tensor out = Tensor::empty(x.shape());
     std::vector<real> mean(rows), rstd(rows);  // saved for backward
     const bool far = past_caches(rows * C * (int64_t)sizeof(real));
@@ -184,11 +192,12 @@ Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real e
                 for (int64_t j = 0; j < C; ++j) yr[j] = (xr[j] - mu) * rs * g[j] + b[j];
             else
                 for (int64_t j = 0; j < C; ++j) yr[j] = (xr[j] - mu) * rs * g[j];
+            if (to_bf16) round_bf16_span(yr, yr, C);
             if (far) stream_copy(out.data() + r * C, yr, C);
         }
         if (far) stream_fence();  // before another thread reads y
     }
-    return record(out, "layernorm", {x, gain, bias}, [x, gain, bias, mean, rstd, C, rows, far](const Tensor& out) {
+    return record(out, "layernorm", {x, gain, bias}, [x, gain, bias, mean, rstd, C, rows, far, to_bf16](const Tensor& out) {
         // With xhat = (x - mean) * rstd and g = dy * gain (the gradient reaching xhat):
         //   dx     += rstd * (g - mean(g) - xhat * mean(g * xhat))
         //   dgain  += dy * xhat,  dbias += dy      (summed over rows)
@@ -212,7 +221,7 @@ Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real e
         const bool stream = far && !accumulate && !in_place;  // a new dx past the caches: streamed, row by row
 #pragma omp parallel if (worth_threads(rows * C))
         {
-            std::vector<real> row_buf(stream ? C : 0);
+            std::vector<real> row_buf(stream ? C : 0), dy_buf(to_bf16 ? C : 0);
 #pragma omp for schedule(static) nowait
             for (int64_t blk = 0; blk < blocks; ++blk) {
                 real *pg = dgain || dbias ? partial.data() + blk * 2 * C : nullptr, *pb = pg ? pg + C : nullptr;
@@ -220,6 +229,7 @@ Tensor layernorm(const Tensor& x, const Tensor& gain, const Tensor& bias, real e
                     const real *xr = x.data() + r * C, *dy = dy_all + r * C;
                     prefetch_row(xr + 2 * C, far && r + 2 < rows ? C : 0);
                     prefetch_row(dy + 2 * C, far && r + 2 < rows ? C : 0);
+                    if (to_bf16) round_bf16_span(dy, dy_buf.data(), C), dy = dy_buf.data();
                     // One pass over the row for the sums dx needs, which also adds the row's terms of
                     // dgain and dbias to the block's partials; then one pass that writes dx. (The passes
                     // after the first read the row from L1.)

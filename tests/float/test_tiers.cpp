@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -63,6 +64,14 @@ double relative_error(const std::vector<real>& a, const std::vector<real>& b) {
         scale = std::max(scale, std::fabs((double)b[i]));
     }
     return diff / scale;
+}
+
+// How many of a's values differ from b's in any bit (-1 for different sizes): 0 is "the same bits".
+int64_t differing_bits(const std::vector<real>& a, const std::vector<real>& b) {
+    if (a.size() != b.size()) return -1;
+    int64_t n = 0;
+    for (size_t i = 0; i < a.size(); ++i) n += std::memcmp(&a[i], &b[i], sizeof(real)) != 0;
+    return n;
 }
 
 void check_tiers(const std::string& what, const std::vector<Tensor>& inputs, const Op& op, double tolerance = 2e-5) {
@@ -286,4 +295,55 @@ TEST_CASE("tiers: a whole GPT's gradients, accumulated over two micro-batches, l
         INFO("parameter " << k);
         CHECK(relative_error(tiers[1].grads[k], tiers[0].grads[k]) <= 1e-4);
     }
+}
+
+// An op told to store its output in bf16 (`stored`, ops.h) is round_bf16 of the op, forward and
+// backward. The reference tier is that composition (dispatch.cpp); the tuned tier rounds inside the op,
+// and must give the same bits as its own op followed by its own round_bf16, on every path: a new
+// gradient buffer and one already holding a gradient, the gradient written in place over dy's, rows
+// past the caches, a broadcast operand, products in fp32 and in bf16. Across the tiers the two agree
+// to float rounding, which a bf16 rounding can turn into one bf16 step (2^-8 of a value).
+TEST_CASE("tiers: an op storing its output in bf16 is exactly round_bf16 of the op, in both tiers", "[tiers][bf16]") {
+    struct Fused {
+        std::string what;
+        std::vector<Tensor> inputs;
+        std::function<Tensor(const std::vector<Tensor>&, Dtype)> op;
+    };
+    const int64_t big = kPastCaches / 384 + 1;  // rows of 384: past the caches
+    std::vector<Fused> ops = {
+        {"add", {random({7, 13}, 1), random({7, 13}, 2)}, [](auto& v, Dtype s) { return add(v[0], v[1], s); }},
+        {"add past the caches", {random({kPastCaches}, 1), random({kPastCaches}, 2)},
+         [](auto& v, Dtype s) { return add(v[0], v[1], s); }},
+        {"add, broadcast", {random({3, 5, 13}, 1), random({13}, 2)}, [](auto& v, Dtype s) { return add(v[0], v[1], s); }},
+        {"gelu", {random({1003}, 3, 3)}, [](auto& v, Dtype s) { return gelu(v[0], s); }},
+        {"gelu past the caches", {random({kPastCaches}, 3, 3)}, [](auto& v, Dtype s) { return gelu(v[0], s); }},
+        {"layernorm", {random({37, 96}, 4), random({96}, 5), random({96}, 6)},
+         [](auto& v, Dtype s) { return layernorm(v[0], v[1], v[2], 1e-5, s); }},
+        {"layernorm past the caches", {random({big, 384}, 4), random({384}, 5), random({384}, 6)},
+         [](auto& v, Dtype s) { return layernorm(v[0], v[1], v[2], 1e-5, s); }},
+        {"layernorm without bias", {random({37, 96}, 4), random({96}, 5)},
+         [](auto& v, Dtype s) { return layernorm(v[0], v[1], Tensor(), 1e-5, s); }},
+    };
+    for (Dtype inputs : {Dtype::fp32, Dtype::bf16}) {
+        const std::string in = inputs == Dtype::bf16 ? " (bf16 products)" : " (fp32 products)";
+        ops.push_back({"linear with bias" + in, {random({300, 200}, 6), random({400, 200}, 7), random({400}, 8)},
+                       [inputs](auto& v, Dtype s) { return linear(v[0], v[1], v[2], inputs, s); }});
+        ops.push_back({"linear" + in, {random({5, 7, 33}, 6), random({29, 33}, 7)},
+                       [inputs](auto& v, Dtype s) { return linear(v[0], v[1], Tensor(), inputs, s); }});
+    }
+    for (const Fused& f : ops)
+        for (Feed feed : {Feed::leaves, Feed::op_outputs, Feed::twice}) {
+            INFO(f.what << (feed == Feed::leaves ? ", inputs as leaves" : feed == Feed::op_outputs ? ", inputs from an op" : ", twice"));
+            auto fused = [&](auto& v) { return f.op(v, Dtype::bf16); };
+            auto composed = [&](auto& v) { return round_bf16(f.op(v, Dtype::fp32)); };
+            Result a = run(Kernels::fast, f.inputs, fused, feed), b = run(Kernels::fast, f.inputs, composed, feed);
+            CHECK(differing_bits(a.out, b.out) == 0);
+            for (size_t i = 0; i < f.inputs.size(); ++i) {
+                INFO("gradient of input " << i);
+                CHECK(differing_bits(a.grads[i], b.grads[i]) == 0);
+            }
+            Result r = run(Kernels::reference, f.inputs, fused, feed);
+            CHECK(relative_error(a.out, r.out) <= 1.0 / 128);
+            for (size_t i = 0; i < f.inputs.size(); ++i) CHECK(relative_error(a.grads[i], r.grads[i]) <= 1.0 / 128);
+        }
 }
