@@ -66,8 +66,8 @@ double relative_error(const std::vector<real>& a, const std::vector<real>& b) {
     return diff / scale;
 }
 
-// How many of a's values differ from b's in any bit (-1 for different sizes): 0 is "the same bits".
-int64_t differing_bits(const std::vector<real>& a, const std::vector<real>& b) {
+// How many of a's values differ from b's in any bit (-1 for different sizes): 0 means the same bits.
+int64_t values_differing(const std::vector<real>& a, const std::vector<real>& b) {
     if (a.size() != b.size()) return -1;
     int64_t n = 0;
     for (size_t i = 0; i < a.size(); ++i) n += std::memcmp(&a[i], &b[i], sizeof(real)) != 0;
@@ -337,10 +337,10 @@ TEST_CASE("tiers: an op storing its output in bf16 is exactly round_bf16 of the 
             auto fused = [&](auto& v) { return f.op(v, Dtype::bf16); };
             auto composed = [&](auto& v) { return round_bf16(f.op(v, Dtype::fp32)); };
             Result a = run(Kernels::fast, f.inputs, fused, feed), b = run(Kernels::fast, f.inputs, composed, feed);
-            CHECK(differing_bits(a.out, b.out) == 0);
+            CHECK(values_differing(a.out, b.out) == 0);
             for (size_t i = 0; i < f.inputs.size(); ++i) {
                 INFO("gradient of input " << i);
-                CHECK(differing_bits(a.grads[i], b.grads[i]) == 0);
+                CHECK(values_differing(a.grads[i], b.grads[i]) == 0);
             }
             Result r = run(Kernels::reference, f.inputs, fused, feed);
             CHECK(relative_error(a.out, r.out) <= 1.0 / 128);
