@@ -717,7 +717,7 @@ void bench_memory_kernels(const std::set<std::string>& want, const Machine& m, S
                 "bandwidth limit above (\"bw\"). A kernel that stores into lines it has not read also reads them "
                 "first (read for ownership), which its count leaves out, unless it streams them: zero_grad and memcpy "
                 "do on large buffers (the C library's memset and memcpy), and so do layernorm, GELU, cross-entropy and add "
-                "past the caches (over 8 MB), as does AdamW for p with bf16 master weights. \"of memcpy\" is "
+                "past the caches (over 8 MB). \"of memcpy\" is "
                 "of a memcpy moving the same bytes on the same threads.\n");
 }
 
