@@ -225,7 +225,7 @@ void pack_b(const real* B, bool tb, int64_t N, int64_t K, int64_t j0, int64_t nc
     pack_slivers<NR>(B, !tb, N, K, j0, nc, p0, kc, out);
 }
 
-// The few-rows nest (gemm_loops.h): up to FEW_ROWS rows per thread; A packed in chunks of K of at most
+// The few-rows nest (gemm_loops.h): products of up to FEW_ROWS rows; A packed in chunks of K of at most
 // A_CHUNK_BYTES (in L2); B in slices of KS steps (KS x NR floats: 32 KB for AVX-512, in L1).
 constexpr int64_t FEW_ROWS = 24 * MR;  // 288 rows for AVX-512
 constexpr int64_t KS = 256;

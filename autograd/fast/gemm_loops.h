@@ -42,8 +42,8 @@
 // the same) and pads ragged edges with zeros. Each packed element is used MC or NC times, so the copy
 // is cheap next to the 2*MC*NC*KC flops it feeds.
 //
-// A thread with few rows of C (GPT-2's 256 tokens per step) runs a second loop nest instead, in which
-// all of its rows of A stay packed and B streams past them once (gemm_few_rows, below). In both, the
+// A product with few rows of C (GPT-2's 256 tokens per step) runs a second loop nest instead, in which
+// all the rows of A a thread has stay packed and B streams past them once (gemm_few_rows, below). In both, the
 // micro-kernel also prefetches what the next pack will read.
 //
 // Threads (OpenMP) split C into one rectangle each, cutting whichever side makes less repeated
@@ -247,7 +247,7 @@ void gemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A
     }
 }
 
-// The same product when the thread has few rows (up to FEW_ROWS; GPT-2's 256 tokens per step): A is
+// The same product when it has few rows (up to FEW_ROWS; GPT-2's 256 tokens per step): A is
 // the small operand, so all its rows are packed at once, in chunks of K of at most A_CHUNK_BYTES that
 // stay in L2, and B streams past them once, one sliver at a time, in slices of KS steps that fit in
 // L1. Each slice of B meets every row of A the moment it is packed, and the prefetcher fetches the
@@ -290,11 +290,16 @@ void gemm_few_rows(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real
     }
 }
 
-// One thread's rectangle of C, by whichever of the two loop nests above suits its shape.
+// One thread's rectangle of C, by whichever of the two loop nests above suits the product's shape.
+// The choice is the whole product's (M rows), not the rectangle's: the nests cut K into different
+// slices (KC or all of K, against KS) and C adds up slice by slice, so a product whose threads chose by
+// their own rows would round differently at different thread counts (a 2048-row product split into
+// 256-row rectangles at 8 threads, for one). Measured on 1 thread, at the rectangles' shapes the two
+// nests run within a few percent of each other.
 template <class Kernel>
 void gemm_rect(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A, const real* B, real* C,
                bool accumulate, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
-    if (i1 - i0 <= Kernel::FEW_ROWS)
+    if (M <= Kernel::FEW_ROWS)
         gemm_few_rows<Kernel>(ta, tb, M, N, K, A, B, C, accumulate, i0, i1, j0, j1);
     else
         gemm_block<Kernel>(ta, tb, M, N, K, A, B, C, accumulate, i0, i1, j0, j1);

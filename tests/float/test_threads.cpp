@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../../autograd/bf16.h"
+#include "../../autograd/fast/kernels.h"
 #include "../../autograd/ops.h"
 #include "../../autograd/parallel.h"
 #include "../../autograd/rng.h"
@@ -81,6 +82,30 @@ TEST_CASE("gemm's grid of rectangles at 1, 3, 5, 7 threads", "[threads]") {
             });
         });
     }
+}
+
+TEST_CASE("gemm with K in several slices: the same loop nest, so the same sums, at 1, 3, 5, 7 threads", "[threads]") {
+    // The two loop nests cut K into different slices and add C up slice by slice, so every thread must
+    // take the nest the whole product's rows call for, not the one its own rectangle's would: 600 rows
+    // (the blocked nest on 1 thread) fall to 200 or fewer a thread at 3 threads on; 200 rows are the
+    // few-rows nest with AVX-512 and the blocked one with AVX2 (144 rows at most there). K = 3001 is
+    // several slices in both nests, and several of the few-rows nest's chunks of A.
+    using Gemm = void (*)(bool, bool, int64_t, int64_t, int64_t, const real*, const real*, real*, bool);
+    const std::pair<const char*, Gemm> kinds[] = {
+        {"gemm", gemm}, {"gemm_bf16", gemm_bf16}, {"gemm_bf16_portable", gemm_bf16_portable}};
+    const int64_t sizes[][3] = {{600, 100, 3001}, {200, 150, 3001}};
+    for (const auto& [name, f] : kinds)
+        for (auto& s : sizes)
+            for (bool ta : {false, true}) {
+                const int64_t M = s[0], N = s[1], K = s[2];
+                const std::vector<real> A = values(random({M * K}, 7)), B = values(random({K * N}, 8)),
+                                        C0 = values(random({M * N}, 9));
+                check_threads(std::string(name) + " " + std::to_string(M) + " rows" + (ta ? ", A^T" : ""), [&] {
+                    std::vector<real> C = C0;  // accumulating: C += op(A) B
+                    f(ta, false, M, N, K, A.data(), B.data(), C.data(), true);
+                    return Values{C};
+                });
+            }
 }
 
 TEST_CASE("linear's bias gradient, each thread its own columns, at 1, 3, 5, 7 threads", "[threads]") {
