@@ -94,9 +94,11 @@ TEST_CASE("gemm with K in several slices: the same loop nest, so the same sums, 
     const std::pair<const char*, Gemm> kinds[] = {
         {"gemm", gemm}, {"gemm_bf16", gemm_bf16}, {"gemm_bf16_portable", gemm_bf16_portable}};
     const int64_t sizes[][3] = {{600, 100, 3001}, {200, 150, 3001}};
-    for (const auto& [name, f] : kinds)
+    for (const auto& kind : kinds)
         for (auto& s : sizes)
             for (bool ta : {false, true}) {
+                const char* name = kind.first;
+                const Gemm f = kind.second;  // (not a structured binding: C++17 lambdas cannot capture those)
                 const int64_t M = s[0], N = s[1], K = s[2];
                 const std::vector<real> A = values(random({M * K}, 7)), B = values(random({K * N}, 8)),
                                         C0 = values(random({M * N}, 9));
