@@ -62,7 +62,8 @@ namespace {
 // the memory's latency times one core's share of its bandwidth, and seven streams of it fit in L1.
 constexpr int64_t kAhead = 512;
 
-// Requests the line kAhead values on from x[i], to be written (m, v, p) or only read (g).
+// Requests the line kAhead values on from x[i], to be written (m, v, p) or only read (g). Near the end
+// of a tensor the address is past it: harmless, as a prefetch never faults.
 inline void fetch_for_write(const real* x, int64_t i) { __builtin_prefetch(x + i + kAhead, 1, 3); }
 inline void fetch_for_read(const real* x, int64_t i) { __builtin_prefetch(x + i + kAhead, 0, 3); }
 

@@ -43,8 +43,8 @@
 // is cheap next to the 2*MC*NC*KC flops it feeds.
 //
 // A product with few rows of C (GPT-2's 256 tokens per step) runs a second loop nest instead, in which
-// all the rows of A a thread has stay packed and B streams past them once (gemm_few_rows, below). In both, the
-// micro-kernel also prefetches what the next pack will read.
+// a thread's rows of A all stay packed and B streams past them once (gemm_few_rows, below). In both,
+// the micro-kernel also prefetches what the next pack will read.
 //
 // Threads (OpenMP) split C into one rectangle each, cutting whichever side makes less repeated
 // packing; each thread then runs the loops above on its rectangle with its own buffers, so threads

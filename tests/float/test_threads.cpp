@@ -1,10 +1,11 @@
-// Every threaded split at 1, 3, 5 and 7 threads: gemm's grid of rectangles, linear's bias gradient (each
-// thread its own columns), the rows of layernorm, softmax and cross-entropy, attention's heads, the
-// parts of AdamW's tensors (fp32 and bf16, with and without the master copy), clipping's blocks and the
-// pointwise passes. The sizes do not divide evenly by any of these thread counts (nor by a vector's
-// width), so the last part is short and the parts' starts are rounded. Every split is written so that
-// each value is computed by the same instructions however it is cut, so the results must equal the
-// serial (1-thread) run's bit for bit: a part that is lost, computed twice or cut mid-vector differs.
+// Every threaded split at 1, 3, 5 and 7 threads: gemm's grid of rectangles (and its loop nest, with K
+// in several slices), linear's bias gradient (each thread its own columns), the rows of layernorm,
+// softmax and cross-entropy, attention's heads, the parts of AdamW's tensors (fp32 and bf16, with and
+// without the master copy), clipping's blocks and the pointwise passes. The sizes do not divide evenly
+// by any of these thread counts (nor by a vector's width), so the last part is short and the parts'
+// starts are rounded. Every split is written so that each value is computed by the same instructions
+// however it is cut, so the results must equal the serial (1-thread) run's bit for bit: a part that is
+// lost, computed twice or cut mid-vector differs.
 #include <catch2/catch.hpp>
 
 #include <omp.h>
