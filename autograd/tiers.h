@@ -2,8 +2,9 @@
 // written to be read: plain loops or other ops, each backward's math in a comment above it, gradients
 // added with += into grad_buffer(). The tuned tier, in fast/, computes the same functions fast: packed
 // gemm, vector code, threads, streaming stores, gradients written in place. Both have the signatures of
-// ops.h (the tuned tier has four more, at the end, for outputs stored in bf16); dispatch.cpp, the one place that chooses between them, defines the ops.h names. Every other op
-// has only its reference version, defined under its ops.h name.
+// ops.h (the tuned tier has four more, at the end, for outputs stored in bf16); dispatch.cpp, the one
+// place that chooses between them, defines the ops.h names. Every other op has only its reference
+// version, defined under its ops.h name.
 #pragma once
 
 #include "ops.h"

@@ -18,10 +18,10 @@
 // does not reach the sqrt builtin), so on AVX-512 the loop is written with intrinsics, the same
 // operations in the same order as the compiled plain loop (which contracts a*b + c into one fused
 // multiply-add), so both give the same bits. Elsewhere, and in the double build, the plain loop runs.
-// The loop reads four arrays and writes three, and the hardware prefetcher does not keep that many
-// streams far enough ahead: each line arrives only when asked for, at the memory's latency. So the
-// loop requests every stream's line kAhead values on itself (measured on Zen 5, 2 threads: about
-// twice the bandwidth without it). `make bench` reports the step against the memory bandwidth.
+// The loop reads four arrays and writes three (four with bf16 master weights: the rounded copy too),
+// more streams than the hardware prefetcher keeps far enough ahead: each line would arrive only when
+// asked for, at the memory's latency. So the loop requests every stream's line kAhead values on itself
+// (measured on Zen 5, 2 threads: about twice the bandwidth without it). `make bench` reports the step against the memory bandwidth.
 
 #include <algorithm>
 #include <cmath>
