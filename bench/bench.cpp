@@ -258,7 +258,8 @@ struct GemmRow {
 GemmRow bench_gemm(const GemmCase& g, int threads, bool bf16 = false) {
     Tensor A = random_floats(g.M * g.K, 1), B = random_floats(g.K * g.N, 2), C = Tensor::zeros({g.M * g.N});
     if (bf16) round_bf16_inplace(A.data(), g.M * g.K), round_bf16_inplace(B.data(), g.K * g.N);
-    auto product = bf16 ? gemm_bf16 : gemm;
+    using Product = void (*)(bool, bool, int64_t, int64_t, int64_t, const real*, const real*, real*, bool);
+    const Product product = bf16 ? Product(gemm_bf16) : Product(gemm);
     auto body = [&] { product(g.ta, g.tb, g.M, g.N, g.K, A.data(), B.data(), C.data(), g.accumulate); };
     double flops = 2.0 * g.M * g.N * g.K;
     omp_set_num_threads(1);

@@ -285,13 +285,21 @@ struct PortableBf16Kernel : Fp32Kernel {
 const char* gemm_kernel_name() { return kernel_name; }
 
 void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
+          real* C, bool accumulate, const Epilogue& then) {
+    gemm_loops::gemm_threaded<Fp32Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, then);
+}
+void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
           real* C, bool accumulate) {
-    gemm_loops::gemm_threaded<Fp32Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
+    gemm(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, Epilogue{});
 }
 
 void gemm_bf16_portable(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
+                        const real* B, real* C, bool accumulate, const Epilogue& then) {
+    gemm_loops::gemm_threaded<PortableBf16Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, then);
+}
+void gemm_bf16_portable(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
                         const real* B, real* C, bool accumulate) {
-    gemm_loops::gemm_threaded<PortableBf16Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
+    gemm_bf16_portable(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, Epilogue{});
 }
 
 }  // namespace ag

@@ -396,22 +396,26 @@ const char* gemm_bf16_kernel_name() {
 }
 
 void gemm_bf16(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
-               real* C, bool accumulate) {
+               real* C, bool accumulate, const Epilogue& then) {
     switch (bf16_path()) {
 #if defined(__AMX_TILE__) && defined(__AMX_BF16__)
         case Path::amx:
-            return gemm_loops::gemm_threaded<AmxKernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
+            return gemm_loops::gemm_threaded<AmxKernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, then);
 #endif
         case Path::dot_product:
-            return gemm_loops::gemm_threaded<Bf16Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
+            return gemm_loops::gemm_threaded<Bf16Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, then);
         default:
-            return gemm_bf16_portable(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
+            return gemm_bf16_portable(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, then);
     }
 }
 
 void gemm_bf16_dot_product(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
+                           const real* B, real* C, bool accumulate, const Epilogue& then) {
+    gemm_loops::gemm_threaded<Bf16Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, then);
+}
+void gemm_bf16_dot_product(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
                            const real* B, real* C, bool accumulate) {
-    gemm_loops::gemm_threaded<Bf16Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
+    gemm_bf16_dot_product(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, Epilogue{});
 }
 
 #if defined(__AMX_TILE__) && defined(__AMX_BF16__)
@@ -422,10 +426,14 @@ bool gemm_bf16_amx_tiles() {
 }
 
 bool gemm_bf16_amx(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
-                   real* C, bool accumulate) {
+                   real* C, bool accumulate, const Epilogue& then) {
     if (!amx_permitted()) return false;
-    gemm_loops::gemm_threaded<AmxKernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
+    gemm_loops::gemm_threaded<AmxKernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, then);
     return true;
+}
+bool gemm_bf16_amx(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
+                   real* C, bool accumulate) {
+    return gemm_bf16_amx(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, Epilogue{});
 }
 #endif
 
@@ -434,10 +442,15 @@ bool gemm_bf16_amx(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int
 const char* gemm_bf16_kernel_name() { return "portable (fp32 FMA on bf16-rounded operands)"; }
 
 void gemm_bf16(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
-               real* C, bool accumulate) {
-    gemm_bf16_portable(transpose_a, transpose_b, M, N, K, A, B, C, accumulate);
+               real* C, bool accumulate, const Epilogue& then) {
+    gemm_bf16_portable(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, then);
 }
 
 #endif
+
+void gemm_bf16(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
+               real* C, bool accumulate) {
+    gemm_bf16(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, Epilogue{});
+}
 
 }  // namespace ag

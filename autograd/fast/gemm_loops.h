@@ -62,7 +62,9 @@
 #endif
 #include "simd.h"
 
+#include "../bf16.h"
 #include "../tensor.h"
+#include "kernels.h"
 
 namespace ag {
 namespace gemm_loops {
@@ -208,12 +210,27 @@ void tile(int64_t kc, const typename Kernel::Packed* a, const typename Kernel::P
     }
 }
 
+// The epilogue (kernels.h) on a finished tile of C, rows x cols at c (row stride ldc), whose first
+// column is column j of C: it is in L1, just stored by the micro-kernel, so this costs a few vector
+// instructions per row where a pass after the product would read and write all of C in memory.
+inline bool any(const Epilogue& then) { return then.bias || then.round_bf16; }
+inline void finish(const Epilogue& then, real* c, int64_t ldc, int64_t rows, int64_t cols, int64_t j) {
+    for (int64_t i = 0; i < rows; ++i, c += ldc) {
+        if (then.bias) {
+            const real* b = then.bias + j;
+#pragma omp simd
+            for (int64_t n = 0; n < cols; ++n) c[n] += b[n];
+        }
+        if (then.round_bf16) round_bf16_span(c, c, cols);
+    }
+}
+
 // C[i0:i1, j0:j1] (+)= op(A)[i0:i1, :] @ op(B)[:, j0:j1], on the calling thread: the five loops above.
 // The first row block packs each sliver of B just before its first use. While a block computes, the
 // micro-kernel prefetches the next sliver of B (first row block only) and the next block of A.
 template <class Kernel>
 void gemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A, const real* B, real* C,
-                bool accumulate, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+                bool accumulate, const Epilogue& then, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
     using Packed = typename Kernel::Packed;
     constexpr int64_t MR = Kernel::MR, NR = Kernel::NR, MC = Kernel::MC, NC = Kernel::NC;
     const int64_t kc_step = K <= Kernel::KC_WHOLE ? K : Kernel::KC;
@@ -225,6 +242,7 @@ void gemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A
         for (int64_t pc = 0; pc < K; pc += kc_step) {
             int64_t kc = std::min(kc_step, K - pc), kp = steps<Kernel>(kc);
             bool add = accumulate || pc > 0;  // the first slice overwrites C unless accumulating
+            bool last = pc + kc == K && any(then);
             for (int64_t ic = i0; ic < i1; ic += MC) {
                 int64_t mc = std::min(MC, i1 - ic);
                 Kernel::pack_a(A, ta, M, K, ic, mc, pc, kc, a_pack);
@@ -238,9 +256,11 @@ void gemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A
                         b_next = next_b(B, tb, N, K, jc + jr + NR, std::min(NR, nc - jr - NR), pc, kc);
                     }
                     Prefetch pf{&b_next, &a_next};
-                    for (int64_t ir = 0; ir < mc; ir += MR)
-                        tile<Kernel>(kc, a_pack + ir * kp, b, C + (ic + ir) * N + jc + jr, N, std::min(MR, mc - ir),
-                                     cols, add, pf);
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        real* c = C + (ic + ir) * N + jc + jr;
+                        tile<Kernel>(kc, a_pack + ir * kp, b, c, N, std::min(MR, mc - ir), cols, add, pf);
+                        if (last) finish(then, c, N, std::min(MR, mc - ir), cols, jc + jr);
+                    }
                 }
             }
         }
@@ -256,7 +276,7 @@ void gemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A
 // multiples of KPACK, so only the last slice of K can end in half a pair.
 template <class Kernel>
 void gemm_few_rows(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A, const real* B, real* C,
-                   bool accumulate, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+                   bool accumulate, const Epilogue& then, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
     using Packed = typename Kernel::Packed;
     constexpr int64_t MR = Kernel::MR, NR = Kernel::NR, KS = Kernel::KS;
     static_assert(KS % Kernel::KPACK == 0, "slices of B must hold whole pairs");
@@ -275,6 +295,7 @@ void gemm_few_rows(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real
             for (int64_t pc = 0; pc < kn; pc += KS) {
                 int64_t kc = std::min(KS, kn - pc);
                 bool add = accumulate || k0 + pc > 0;
+                bool last = k0 + pc + kc == K && any(then);
                 Kernel::pack_b(B, tb, N, K, jr, cols, k0 + pc, kc, b_pack);
                 // the next slice: the rest of this sliver, else the start of the next one
                 int64_t next_pc = pc + KS < kn ? pc + KS : 0, next_jr = pc + KS < kn ? jr : jr + NR;
@@ -282,9 +303,12 @@ void gemm_few_rows(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real
                                        std::min(KS, kn - next_pc));
                 Prefetch pf{&b_next, &a_next};
                 const Packed* a_slice = a_pack + steps<Kernel>(pc) * mpad;
-                for (int64_t ir = 0; ir < rows; ir += MR)
-                    tile<Kernel>(kc, a_slice + ir * steps<Kernel>(kc), b_pack, C + (i0 + ir) * N + jr, N,
-                                 std::min(MR, rows - ir), cols, add, pf);
+                for (int64_t ir = 0; ir < rows; ir += MR) {
+                    real* c = C + (i0 + ir) * N + jr;
+                    tile<Kernel>(kc, a_slice + ir * steps<Kernel>(kc), b_pack, c, N, std::min(MR, rows - ir), cols,
+                                 add, pf);
+                    if (last) finish(then, c, N, std::min(MR, rows - ir), cols, jr);
+                }
             }
         }
     }
@@ -298,11 +322,11 @@ void gemm_few_rows(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real
 // nests run within a few percent of each other.
 template <class Kernel>
 void gemm_rect(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A, const real* B, real* C,
-               bool accumulate, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+               bool accumulate, const Epilogue& then, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
     if (M <= Kernel::FEW_ROWS)
-        gemm_few_rows<Kernel>(ta, tb, M, N, K, A, B, C, accumulate, i0, i1, j0, j1);
+        gemm_few_rows<Kernel>(ta, tb, M, N, K, A, B, C, accumulate, then, i0, i1, j0, j1);
     else
-        gemm_block<Kernel>(ta, tb, M, N, K, A, B, C, accumulate, i0, i1, j0, j1);
+        gemm_block<Kernel>(ta, tb, M, N, K, A, B, C, accumulate, then, i0, i1, j0, j1);
 }
 
 // Split [0, n) into `parts` nearly equal pieces whose boundaries are multiples of `step`: piece k.
@@ -312,13 +336,15 @@ inline void split(int64_t n, int64_t step, int parts, int k, int64_t& begin, int
     end = std::min(n, units * (k + 1) / parts * step);
 }
 
-// The whole product, C (M x N) (+)= op(A) @ op(B), on a grid of threads: what gemm and gemm_bf16 call.
+// The whole product, C (M x N) (+)= op(A) @ op(B), then the epilogue, on a grid of threads: what gemm
+// and gemm_bf16 call.
 template <class Kernel>
 void gemm_threaded(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
-                   const real* B, real* C, bool accumulate) {
+                   const real* B, real* C, bool accumulate, const Epilogue& then) {
     if (M == 0 || N == 0) return;
     if (K == 0) {
         if (!accumulate) std::fill(C, C + M * N, real(0));
+        if (any(then)) finish(then, C, N, M, N, 0);
         return;
     }
     int threads = 1;
@@ -328,7 +354,7 @@ void gemm_threaded(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int
     if (2.0 * M * N * K > 2e6 && !omp_in_parallel()) threads = omp_get_max_threads();
 #endif
     if (threads == 1)
-        return gemm_rect<Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, 0, M, 0, N);
+        return gemm_rect<Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, then, 0, M, 0, N);
 
     // Cut C into a rows x cols grid of rectangles, one per thread. Cutting columns makes every thread
     // pack all of A (M x K), cutting rows all of B (K x N): pick the grid that packs the least.
@@ -350,7 +376,7 @@ void gemm_threaded(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int
         split(M, Kernel::MR, rows, t / cols, i0, i1);
         split(N, Kernel::NR, cols, t % cols, j0, j1);
         if (t < rows * cols && i0 < i1 && j0 < j1)
-            gemm_rect<Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, i0, i1, j0, j1);
+            gemm_rect<Kernel>(transpose_a, transpose_b, M, N, K, A, B, C, accumulate, then, i0, i1, j0, j1);
     }
 }
 

@@ -23,6 +23,17 @@ void gemm_reference(bool transpose_a, bool transpose_b, int64_t M, int64_t N, in
 void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
           real* C, bool accumulate);
 
+// What a product does to each value of C after its last sum, while the tile of C is still in the
+// caches: C[i][j] += bias[j] (bias, when not null, holds N values), then C[i][j] = round_bf16(C[i][j])
+// (round_bf16). The values are those of a pass over C after the product, without that pass over memory:
+// the Linear layer's bias and its output's rounding in bf16 (fast/ops_matmul.cpp).
+struct Epilogue {
+    const real* bias = nullptr;
+    bool round_bf16 = false;
+};
+void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
+          real* C, bool accumulate, const Epilogue& then);
+
 // Which micro-kernel gemm was built with, e.g. "avx512 12x32" (chosen at build time by the -m flags).
 const char* gemm_kernel_name();
 
@@ -33,6 +44,8 @@ const char* gemm_kernel_name();
 // subnormal inputs as 0.
 void gemm_bf16(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
                real* C, bool accumulate);
+void gemm_bf16(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
+               real* C, bool accumulate, const Epilogue& then);
 // The scalar model the tests compare against: the same rounding, products summed in double.
 void gemm_bf16_reference(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
                          const real* B, real* C, bool accumulate);
@@ -43,12 +56,16 @@ const char* gemm_bf16_kernel_name();
 // machine; gemm_bf16 takes the fast path instead when the build has one.
 void gemm_bf16_portable(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
                         const real* B, real* C, bool accumulate);
+void gemm_bf16_portable(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
+                        const real* B, real* C, bool accumulate, const Epilogue& then);
 #if defined(__AVX512BF16__) && defined(__AVX512BW__) && !defined(AUTOGRAD_DOUBLE)
 #define AG_GEMM_BF16_DOT_PRODUCT 1
 // For tests: the vdpbf16ps path, callable wherever the build has it (gemm_bf16 may prefer the portable
 // one: gemm_bf16.cpp says on which CPUs).
 void gemm_bf16_dot_product(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
                            const real* B, real* C, bool accumulate);
+void gemm_bf16_dot_product(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A,
+                           const real* B, real* C, bool accumulate, const Epilogue& then);
 #endif
 #if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(AG_GEMM_BF16_DOT_PRODUCT)
 #define AG_GEMM_BF16_AMX 1
@@ -56,6 +73,8 @@ void gemm_bf16_dot_product(bool transpose_a, bool transpose_b, int64_t M, int64_
 // system refuses this process the tile registers.
 bool gemm_bf16_amx(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
                    real* C, bool accumulate);
+bool gemm_bf16_amx(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
+                   real* C, bool accumulate, const Epilogue& then);
 // Configures the calling thread's tiles as the AMX path uses them (every tile 16 rows x 64 bytes), for
 // code that runs its own tile instructions (the bench's peak); false if the OS refuses the tiles.
 bool gemm_bf16_amx_tiles();

@@ -91,7 +91,7 @@ struct Head {
     const real* bias;  // (T, T), or null
     const DropoutMask* drop;
     Dtype inputs;  // the products' operands
-    Product product() const { return inputs == Dtype::bf16 ? gemm_bf16 : gemm; }
+    Product product() const { return inputs == Dtype::bf16 ? Product(gemm_bf16) : Product(gemm); }
 };
 
 // A thread's working memory for one tile: S the scores, then probabilities (kQueries, kKeys); acc the

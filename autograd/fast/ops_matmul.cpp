@@ -5,6 +5,7 @@
 // which is all that the backward products dA = dC B^T and dB = A^T dC need.
 #include <omp.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "../bf16.h"
@@ -15,13 +16,13 @@
 namespace ag {
 namespace fast {
 
-// One gemm, in the operands' precision.
+// One gemm, in the operands' precision, and what it does to C at the end (kernels.h).
 static void product(Dtype inputs, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const real* A, const real* B,
-                    real* C, bool accumulate) {
+                    real* C, bool accumulate, const Epilogue& then = {}) {
     if (inputs == Dtype::bf16)
-        gemm_bf16(ta, tb, M, N, K, A, B, C, accumulate);
+        gemm_bf16(ta, tb, M, N, K, A, B, C, accumulate, then);
     else
-        gemm(ta, tb, M, N, K, A, B, C, accumulate);
+        gemm(ta, tb, M, N, K, A, B, C, accumulate, then);
 }
 
 // a (..., M, K) @ b (..., K, N) -> (..., M, N)
@@ -59,13 +60,37 @@ Tensor matmul(const Tensor& a, const Tensor& b, Dtype inputs) {
     });
 }
 
+// The bias's gradient, db[n] += sum over rows r of dy[r][n] (each value rounded to bf16 first when
+// `rounded`), for the `cols` columns from c: the sums stay in a small block of registers while the rows go
+// past, rows in order, so each column adds in the same order whatever the block. (Row by row over all
+// of a thread's columns, the sums went to L1 and back for every row: 1.5-1.8x slower, measured on a
+// 2048-row gradient, as dy came from the caches or from memory.) The rows are requested 16 ahead.
+constexpr int64_t kSumColumns = 128;
+static void column_sums(const real* dy, int64_t R, int64_t N, int64_t c, int64_t cols, bool rounded, real* db) {
+    real sum[kSumColumns];
+    for (int64_t n = 0; n < cols; ++n) sum[n] = db[n];
+    for (int64_t r = 0; r < R; ++r) {
+        const real* row = dy + r * N + c;
+        for (int64_t n = 0; n < cols; n += 64 / (int64_t)sizeof(real)) __builtin_prefetch(row + 16 * N + n);
+        if (rounded) {
+#pragma omp simd
+            for (int64_t n = 0; n < cols; ++n) sum[n] += ag::round_bf16(row[n]);
+        } else {
+#pragma omp simd
+            for (int64_t n = 0; n < cols; ++n) sum[n] += row[n];
+        }
+    }
+    for (int64_t n = 0; n < cols; ++n) db[n] = sum[n];
+}
+
 Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias, Dtype inputs) {
     return fast::linear(x, W, bias, inputs, Dtype::fp32);
 }
 
-// x (..., K) @ W^T + bias -> (..., N); W is (N, K): one row of weights per output feature. Stored in
-// bf16, y is rounded in the pass that adds the bias, and the gradient reaching y is used rounded: the
-// bf16 products round their operands anyway, and the bias's sum rounds each value it adds.
+// x (..., K) @ W^T + bias -> (..., N); W is (N, K): one row of weights per output feature. The bias
+// is added, and y stored in bf16 rounded, by the product itself as it finishes each tile of y (its
+// epilogue), not in a pass over y afterwards. Stored in bf16, the gradient reaching y is used rounded:
+// the bf16 products round their operands anyway, and the bias's sum rounds each value it adds.
 Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias, Dtype inputs, Dtype stored) {
     const LinearShape shape = linear_shape(x, W, bias);
     const Shape out_shape = shape.out;
@@ -73,18 +98,9 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias, Dtype inputs
     const bool to_bf16 = stored == Dtype::bf16;
 
     Tensor out = Tensor::empty(out_shape);
-    real* y = out.data();
-    product(inputs, false, true, R, N, K, x.data(), W.data(), y, false);  // y (R, N) = x (R, K) @ W^T (K, N)
-    if (bias.defined() || to_bf16) {
-        const real* b = bias.defined() ? bias.data() : nullptr;
-#pragma omp parallel for if (worth_threads(R * N)) schedule(static)
-        for (int64_t r = 0; r < R; ++r) {
-            real* yr = y + r * N;
-            if (b)
-                for (int64_t n = 0; n < N; ++n) yr[n] += b[n];
-            if (to_bf16) round_bf16_span(yr, yr, N);
-        }
-    }
+    // y (R, N) = x (R, K) @ W^T (K, N), then + bias, then rounded to bf16 when stored so
+    const Epilogue then{bias.defined() ? bias.data() : nullptr, to_bf16};
+    product(inputs, false, true, R, N, K, x.data(), W.data(), out.data(), false, then);
 
     return record(out, "linear", {x, W, bias}, [=](const Tensor& out) {
         // y = x W^T + b  =>  dx += dy W,  dW += dy^T x,  db += sum over rows of dy
@@ -106,11 +122,8 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias, Dtype inputs
             {
                 int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
                 int64_t n0 = (N * t / nt) / 16 * 16, n1 = t == nt - 1 ? N : (N * (t + 1) / nt) / 16 * 16;
-                for (int64_t r = 0; r < R; ++r)
-                    if (to_bf16)
-                        for (int64_t n = n0; n < n1; ++n) db[n] += ag::round_bf16(dy[r * N + n]);
-                    else
-                        for (int64_t n = n0; n < n1; ++n) db[n] += dy[r * N + n];
+                for (int64_t c = n0; c < n1; c += kSumColumns)
+                    column_sums(dy, R, N, c, std::min(kSumColumns, n1 - c), to_bf16, db + c);
             }
         }
     });

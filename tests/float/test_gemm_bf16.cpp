@@ -208,8 +208,9 @@ TEST_CASE("gemm_bf16 rounds every operand element as round_bf16 does", "[gemm][b
             for (int64_t p = 0; p < K; ++p) {
                 real x = transposed ? X[p * M + i] : X[i * K + p], want = round_bf16(x), c = got[i * K + p];
                 bool subnormal = want != 0 && std::fabs(want) < std::numeric_limits<float>::min();
-                bool fast = path.fn != gemm_bf16_portable &&
-                            (path.fn != gemm_bf16 || std::strncmp(gemm_bf16_kernel_name(), "portable", 8) != 0);
+                const GemmFn portable = gemm_bf16_portable, chosen = gemm_bf16;
+                bool fast = path.fn != portable &&
+                            (path.fn != chosen || std::strncmp(gemm_bf16_kernel_name(), "portable", 8) != 0);
                 INFO(path.name << " i=" << i << " p=" << p << " x bits=" << std::hex << float_bits(x));
                 if (subnormal && fast)
                     CHECK((float_bits(c) == float_bits(want) || c == 0));
@@ -256,4 +257,58 @@ TEST_CASE("gemm_bf16 carries NaN and Inf as IEEE arithmetic does", "[gemm][bf16]
         CHECK(C[4] == -2);
         CHECK(C[5] == -inf);
     }
+}
+
+// The epilogue (kernels.h): C (+)= op(A) op(B), then + bias, then rounded, done by each tile as it
+// finishes. It must give the bits of the product followed by a pass over C, on every path, both loop
+// nests (few rows, blocked), K in several slices, ragged edges, K = 0, with and without accumulating,
+// on 1 and 3 threads (each thread finishes its own tiles).
+TEST_CASE("every gemm path's epilogue (bias, bf16 rounding) equals a pass over C after the product", "[gemm][bf16]") {
+    using GemmThen = void (*)(bool, bool, int64_t, int64_t, int64_t, const real*, const real*, real*, bool,
+                              const Epilogue&);
+    struct Product {
+        const char* name;
+        GemmFn plain;
+        GemmThen then;
+    };
+    const std::vector<Product> products = {
+        {"gemm", gemm, gemm},
+        {"gemm_bf16", gemm_bf16, gemm_bf16},
+        {"gemm_bf16_portable", gemm_bf16_portable, gemm_bf16_portable},
+#ifdef AG_GEMM_BF16_DOT_PRODUCT
+        {"gemm_bf16_dot_product", gemm_bf16_dot_product, gemm_bf16_dot_product},
+#endif
+    };
+    struct Shape {
+        int64_t M, N, K;
+    };
+    const int threads_before = omp_get_max_threads();
+    for (const Shape& s : {Shape{7, 45, 33}, Shape{256, 100, 1100}, Shape{300, 70, 1600}, Shape{40, 33, 0}})
+        for (const Product& p : products)
+            for (int threads : {1, 3})
+                for (int variant = 0; variant < 8; ++variant) {
+                    const bool ta = variant & 1, tb = variant & 2, accumulate = variant & 4;
+                    const std::vector<real> A = random_operand(s.M * s.K, 11), B = random_operand(s.K * s.N, 12);
+                    const std::vector<real> bias = random_operand(s.N, 13), C0 = random_operand(s.M * s.N, 14);
+                    for (int what = 1; what < 4; ++what) {  // bias, rounding, both
+                        const Epilogue then{what & 1 ? bias.data() : nullptr, (what & 2) != 0};
+                        omp_set_num_threads(threads);
+                        std::vector<real> want = C0, got = C0;
+                        p.plain(ta, tb, s.M, s.N, s.K, A.data(), B.data(), want.data(), accumulate);
+                        for (int64_t i = 0; i < s.M; ++i)
+                            for (int64_t j = 0; j < s.N; ++j) {
+                                real& c = want[i * s.N + j];
+                                if (then.bias) c += bias[j];
+                                if (then.round_bf16) c = round_bf16(c);
+                            }
+                        p.then(ta, tb, s.M, s.N, s.K, A.data(), B.data(), got.data(), accumulate, then);
+                        omp_set_num_threads(threads_before);
+                        INFO(p.name << " " << s.M << "x" << s.N << "x" << s.K << " ta " << ta << " tb " << tb
+                                    << " accumulate " << accumulate << " bias " << (then.bias != nullptr)
+                                    << " round " << then.round_bf16 << " threads " << threads);
+                        int64_t differ = 0;
+                        for (int64_t i = 0; i < s.M * s.N; ++i) differ += float_bits(got[i]) != float_bits(want[i]);
+                        CHECK(differ == 0);
+                    }
+                }
 }
