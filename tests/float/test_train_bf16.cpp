@@ -98,6 +98,40 @@ TEST_CASE("bf16 run: 20 steps straight equal 10, a resume and 10 more, bit for b
     CHECK(checkpoint_values(dir / "one/model.ckpt") == checkpoint_values(dir / "two/model.ckpt"));
 }
 
+// What README promises: a run's bits do not depend on the number of threads. The model is big enough
+// that every threaded op splits (1024 tokens a micro-batch: the products are cut into rectangles, the
+// rows of layernorm and cross-entropy, attention's heads, AdamW's tensors), and 5 threads cut 1024 rows
+// into rectangles short enough for the gemm's other loop nest, which sums K in other slices: a
+// product that chose its nest by its own rectangle would differ there (it once did, at 8 threads).
+TEST_CASE("a run gives the same bits on 1, 2 and 5 threads, in fp32 and bf16, with the model's variants",
+          "[cli][threads]") {
+    TempDir dir;
+    write_text(dir / "text.txt", little_text());
+    const std::string model = "-i " + dir / "text.txt" +
+                              " --n-layer 2 --n-head 4 --n-embd 128 --seq-len 128 --batch-size 8 --steps 3"
+                              " --eval-every 0 --sample-every 0";
+    for (const char* variant : {"", " --dtype bf16 --dropout 0.1", " --dtype bf16 --no-master-weights --pos relative --norm sandwich",
+                                " --pos alibi --no-tie --total-batch-tokens 2048"}) {
+        INFO(variant);
+        std::vector<std::string> losses;
+        std::vector<std::vector<float>> values;
+        for (int threads : {1, 2, 5}) {
+            INFO(threads << " threads");
+            const std::string out = dir / ("t" + std::to_string(threads));
+            Result r = run_train(model + variant + " --threads " + std::to_string(threads) + " --out " + out);
+            INFO(r.output);
+            REQUIRE(r.status == 0);
+            if (threads == 1) {
+                losses = train_losses(out + "/log.csv"), values = checkpoint_values(out + "/model.ckpt");
+                REQUIRE(losses.size() == 3);
+                continue;
+            }
+            CHECK(train_losses(out + "/log.csv") == losses);
+            CHECK(checkpoint_values(out + "/model.ckpt") == values);
+        }
+    }
+}
+
 TEST_CASE("bf16 run: a resume keeps the precision; another --dtype is refused", "[cli][bf16][errors]") {
     TempDir dir;
     write_text(dir / "text.txt", little_text());
