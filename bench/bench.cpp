@@ -909,6 +909,46 @@ void bench_training_steps(double fma_peak_all, double bf16_peak_all) {
     bench_step_pair("GPT-2 124M, 4 x 64", gpt2, 4, 64, 7, fma_peak_all, bf16_peak_all);
 }
 
+// Where the step's scaling goes: at each thread count, the FMA peak (registers only: what the host
+// gives this process's threads, which other programs on a shared machine take from) and three of the
+// step's products at this batch (the MLP's, which with the output layer's are most of its FLOPs), on
+// the same operands each repetition. Each as a multiple of its 1-thread rate, and that over the
+// threads: a product whose efficiency follows the peak's is held back by the host, one below it by
+// the product itself.
+void bench_scaling_parts(const std::vector<int>& counts) {
+    const int64_t BT = 16 * 256;
+    const GemmCase cases[] = {{"mlp fc fwd x W^T", false, true, BT, 3072, 768, false},
+                              {"mlp fc dX = dY W", false, false, BT, 768, 3072, false},
+                              {"mlp fc dW = dY^T X", true, false, 3072, 768, BT, false}};
+    std::printf("\nThe FMA peak and three of the step's products at this batch, each thread count's rate over the "
+                "1-thread rate, and that over the threads:\n\n| threads | FMA peak (registers) |");
+    for (const GemmCase& g : cases) std::printf(" %s, %.0fx%.0fx%.0f |", g.what, (double)g.M, (double)g.N, (double)g.K);
+    std::printf("\n|--------:|---:|---:|---:|---:|\n");
+    std::vector<Tensor> A, B, C;
+    for (const GemmCase& g : cases) {
+        A.push_back(random_floats(g.M * g.K, 1)), B.push_back(random_floats(g.K * g.N, 2));
+        C.push_back(Tensor::zeros({g.M * g.N}));
+    }
+    std::vector<double> one(4, 0);
+    for (int t : counts) {
+        omp_set_num_threads(t);
+        std::vector<double> rate = {fma_peak(t).median};
+        for (size_t i = 0; i < 3; ++i) {
+            const GemmCase& g = cases[i];
+            rate.push_back(measure_rate(2.0 * g.M * g.N * g.K, [&] {
+                               gemm(g.ta, g.tb, g.M, g.N, g.K, A[i].data(), B[i].data(), C[i].data(), false);
+                           }).median);
+        }
+        std::printf("| %7d |", t);
+        for (size_t i = 0; i < 4; ++i) {
+            if (t == counts.front()) one[i] = rate[i];
+            std::printf(" %.0f GFLOP/s: %.1fx, %.0f%% |", rate[i] / 1e9, rate[i] / one[i], 100 * rate[i] / one[i] / t);
+        }
+        std::printf("\n");
+        std::fflush(stdout);
+    }
+}
+
 // Scaling: the same GPT-2 step on 1, 2, 4, ... threads up to all of them (and all of them if that is
 // not a power of two), at a batch large enough to give every thread work, as parallel efficiency:
 // time on 1 thread / (threads x time on that many). Not run by default (the 1-thread step of GPT-2 at
@@ -942,6 +982,7 @@ void bench_scaling(int max_threads) {
                     100 * one / (t * s.median));
         std::fflush(stdout);
     }
+    bench_scaling_parts(counts);
     omp_set_num_threads(max_threads);
 }
 
