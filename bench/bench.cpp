@@ -915,8 +915,7 @@ void bench_training_steps(double fma_peak_all, double bf16_peak_all) {
 // the same operands each repetition. Each as a multiple of its 1-thread rate, and that over the
 // threads: a product whose efficiency follows the peak's is held back by the host, one below it by
 // the product itself.
-void bench_scaling_parts(const std::vector<int>& counts) {
-    const int64_t BT = 16 * 256;
+void bench_scaling_parts(const std::vector<int>& counts, int64_t BT) {
     const GemmCase cases[] = {{"mlp fc fwd x W^T", false, true, BT, 3072, 768, false},
                               {"mlp fc dX = dY W", false, false, BT, 768, 3072, false},
                               {"mlp fc dW = dY^T X", true, false, 3072, 768, BT, false}};
@@ -982,7 +981,7 @@ void bench_scaling(int max_threads) {
                     100 * one / (t * s.median));
         std::fflush(stdout);
     }
-    bench_scaling_parts(counts);
+    bench_scaling_parts(counts, B * T);
     omp_set_num_threads(max_threads);
 }
 

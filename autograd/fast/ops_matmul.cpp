@@ -71,7 +71,8 @@ static void column_sums(const real* dy, int64_t R, int64_t N, int64_t c, int64_t
     for (int64_t n = 0; n < cols; ++n) sum[n] = db[n];
     for (int64_t r = 0; r < R; ++r) {
         const real* row = dy + r * N + c;
-        for (int64_t n = 0; n < cols; n += 64 / (int64_t)sizeof(real)) __builtin_prefetch(row + 16 * N + n);
+        for (int64_t n = 0; n < cols; n += 64 / (int64_t)sizeof(real))  // (past dy's end: harmless)
+            __builtin_prefetch(row + 16 * N + n);
         if (rounded) {
 #pragma omp simd
             for (int64_t n = 0; n < cols; ++n) sum[n] += ag::round_bf16(row[n]);
@@ -98,7 +99,7 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& bias, Dtype inputs
     const bool to_bf16 = stored == Dtype::bf16;
 
     Tensor out = Tensor::empty(out_shape);
-    // y (R, N) = x (R, K) @ W^T (K, N), then + bias, then rounded to bf16 when stored so
+    // y (R, N) = x (R, K) @ W^T (K, N), then + bias, then rounded if y is stored in bf16
     const Epilogue then{bias.defined() ? bias.data() : nullptr, to_bf16};
     product(inputs, false, true, R, N, K, x.data(), W.data(), out.data(), false, then);
 
