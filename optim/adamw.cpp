@@ -20,8 +20,8 @@
 // multiply-add), so both give the same bits. Elsewhere, and in the double build, the plain loop runs.
 // The loop reads four arrays and writes three (four with bf16 master weights: the rounded copy too),
 // more streams than the hardware prefetcher keeps far enough ahead: each line would arrive only when
-// asked for, at the memory's latency. So the loop requests every stream's line kAhead values on itself
-// (measured on Zen 5, 2 threads: about twice the bandwidth without it). `make bench` reports the step against the memory bandwidth.
+// asked for, at the memory's latency. So the loop requests every stream's line kAhead values on itself.
+// `make bench` reports the step against the memory bandwidth (docs/performance.md: what it bought).
 
 #include <algorithm>
 #include <cmath>
@@ -73,23 +73,17 @@ struct AdamWCoefficients {
 };
 
 #ifdef ADAMW_AVX512
-// round_bf16 (bf16.h) on 16 lanes, bit for bit: to nearest, ties to even; a NaN made quiet.
+// round_bf16 (bf16.h) on 16 lanes, bit for bit: simd.h's rounding, the left-over low halves cleared.
 inline __m512 round_bf16_lanes(__m512 x) {
-    const __m512i u = _mm512_castps_si512(x);
-    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    const __m512i nearest = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), lsb);
-    const __m512i quiet = _mm512_or_si512(u, _mm512_set1_epi32(0x400000));
-    const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-    return _mm512_castsi512_ps(
-        _mm512_and_si512(_mm512_mask_blend_epi32(nan, nearest, quiet), _mm512_set1_epi32((int)0xffff0000u)));
+    return _mm512_castsi512_ps(_mm512_and_si512(bf16_in_top_halves(x), _mm512_set1_epi32((int)0xffff0000u)));
 }
 #endif
 
 // One pass over elements [begin, end) of one tensor: read g, update m and v, update p. With `rounded`
 // (bf16 parameters with a master copy, which is then p), round_bf16 of each new value is written there
-// too, in the same pass. (Its lines are requested ahead like the others': on Zen 5 that ran the bf16
-// step's update at about 1.2x the speed of streaming stores, which skip reading the old lines but
-// measured slower beside seven other streams.)
+// too, in the same pass. (Its lines are requested ahead like the others'. Streaming stores, which skip
+// reading the old lines, measured slower: beside seven other streams, their write-combining buffers
+// do not keep up.)
 void adamw_range(real* p, const real* g, real* m, real* v, int64_t begin, int64_t end, const AdamWCoefficients c,
                  real* rounded = nullptr) {
 #ifdef ADAMW_AVX512

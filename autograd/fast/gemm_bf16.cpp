@@ -59,18 +59,9 @@ using gemm_loops::Prefetch;
 // Not vcvtne2ps2bf16: it treats subnormal inputs as zero, and round_bf16 does not. (vdpbf16ps itself
 // then treats bf16 subnormal inputs as zero, as the fp32 path does under ./train's flush-to-zero mode;
 // only the pack's rounding has to be round_bf16's.)
-// Returns each value's bf16 in the top half of its 32-bit lane; the bottom half is left over, and the
-// callers below take only the top halves.
-struct Rounder {
-    const __m512i one = _mm512_set1_epi32(1), half = _mm512_set1_epi32(0x7fff), quiet = _mm512_set1_epi32(0x400000);
-    __m512i operator()(__m512 x) const {
-        const __m512i u = _mm512_castps_si512(x);
-        const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), one);
-        const __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, half), lsb);  // to nearest, ties to even
-        const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-        return _mm512_mask_or_epi32(r, nan, u, quiet);  // NaN: made quiet, sign and top payload kept
-    }
-};
+// Returns each value's bf16 in the top half of its 32-bit lane (simd.h); the bottom half is left over,
+// and the callers below take only the top halves.
+inline __m512i rounded(__m512 x) { return bf16_in_top_halves(x); }
 
 // The top halves of two vectors' lanes (x = values 0..15, y = 16..31) as 16 pairs: 32-bit word q =
 // top(v[2q]) | top(v[2q+1]) << 16.
@@ -106,7 +97,6 @@ template <int64_t W, int64_t PAIRS = 1>
 void pack_pairs(const real* X, bool by_step, int64_t lines, int64_t K, int64_t first, int64_t count, int64_t p0,
                 int64_t kc, uint32_t* out) {
     constexpr int64_t V = (W + 15) / 16;  // vectors of 16 words per pair step
-    const Rounder round;
     const int64_t kq = (kc + 1) / 2, kq_stored = (kq + PAIRS - 1) / PAIRS * PAIRS;
     for (int64_t s = 0; s < count; s += W, out += W * kq_stored) {
         const int64_t n = std::min(W, count - s);
@@ -122,8 +112,8 @@ void pack_pairs(const real* X, bool by_step, int64_t lines, int64_t K, int64_t f
                     _mm_prefetch((const char*)(even + 9 * lines + 16 * v), _MM_HINT_T0);
                 }
                 for (int64_t v = 0; v < V; ++v) {
-                    __m512i lo = round(_mm512_maskz_loadu_ps(valid[v], even + 16 * v));
-                    __m512i hi = odd ? round(_mm512_maskz_loadu_ps(valid[v], odd + 16 * v)) : _mm512_setzero_si512();
+                    __m512i lo = rounded(_mm512_maskz_loadu_ps(valid[v], even + 16 * v));
+                    __m512i hi = odd ? rounded(_mm512_maskz_loadu_ps(valid[v], odd + 16 * v)) : _mm512_setzero_si512();
                     _mm512_mask_storeu_epi32(out + q * W + 16 * v, lanes[v], interleave_tops(lo, hi));
                 }
             }
@@ -140,8 +130,8 @@ void pack_pairs(const real* X, bool by_step, int64_t lines, int64_t K, int64_t f
                         const real* line = src + std::min(j0 + i, n - 1) * K + 2 * q0;
                         _mm_prefetch((const char*)(line + 32), _MM_HINT_T0);
                         _mm_prefetch((const char*)(line + 48), _MM_HINT_T0);
-                        __m512i x = round(_mm512_maskz_loadu_ps(real_line ? along0 : 0, line));
-                        __m512i y = round(_mm512_maskz_loadu_ps(real_line ? along1 : 0, line + 16));
+                        __m512i x = rounded(_mm512_maskz_loadu_ps(real_line ? along0 : 0, line));
+                        __m512i y = rounded(_mm512_maskz_loadu_ps(real_line ? along1 : 0, line + 16));
                         r[i] = _mm512_castsi512_ps(pairs_of(x, y));
                     }
                     gemm_loops::transpose16(r);
@@ -264,7 +254,6 @@ void configure_tiles() {
 void pack_tile_rows(const real* X, bool by_step, int64_t lines, int64_t K, int64_t first, int64_t count,
                     int64_t p0, int64_t kc, TileRow* out) {
     constexpr int64_t W = 32;
-    const Rounder round;
     const int64_t blocks = (kc + 31) / 32;
     for (int64_t s = 0; s < count; s += W, out += W * blocks) {
         const int64_t n = std::min(W, count - s);
@@ -281,8 +270,8 @@ void pack_tile_rows(const real* X, bool by_step, int64_t lines, int64_t K, int64
                     const real* line = X + (first + s + l) * K + p0 + 32 * kb;
                     _mm_prefetch((const char*)(line + 32), _MM_HINT_T0);
                     _mm_prefetch((const char*)(line + 48), _MM_HINT_T0);
-                    __m512i x = round(_mm512_maskz_loadu_ps(along0, line));
-                    __m512i y = round(_mm512_maskz_loadu_ps(along1, line + 16));
+                    __m512i x = rounded(_mm512_maskz_loadu_ps(along0, line));
+                    __m512i y = rounded(_mm512_maskz_loadu_ps(along1, line + 16));
                     _mm512_store_si512(block + l, pairs_of(x, y));
                 }
             } else {
@@ -293,8 +282,8 @@ void pack_tile_rows(const real* X, bool by_step, int64_t lines, int64_t K, int64
                         const int64_t step = 32 * kb + 2 * q;
                         const real* even = X + (p0 + step) * lines + first + s + g;
                         _mm_prefetch((const char*)(even + 32 * lines), _MM_HINT_T0);
-                        __m512i lo = step < kc ? round(_mm512_maskz_loadu_ps(valid, even)) : _mm512_setzero_si512();
-                        __m512i hi = step + 1 < kc ? round(_mm512_maskz_loadu_ps(valid, even + lines))
+                        __m512i lo = step < kc ? rounded(_mm512_maskz_loadu_ps(valid, even)) : _mm512_setzero_si512();
+                        __m512i hi = step + 1 < kc ? rounded(_mm512_maskz_loadu_ps(valid, even + lines))
                                                    : _mm512_setzero_si512();
                         r[q] = _mm512_castsi512_ps(interleave_tops(lo, hi));
                     }
